@@ -27,8 +27,8 @@ __all__ = [
     "STEP_FIELDS",
     "STEP_TAGS",
     "TOPIC_ROOT",
-    "Point",
     "PodStatus",
+    "Point",
     "RunEvent",
     "StepRecord",
     "StepsBatch",
@@ -148,7 +148,9 @@ def _check_version(obj: Mapping[str, Any], where: str) -> None:
         raise PayloadError(f"{where}: payload must be a JSON object")
     version = obj.get("v")
     if version != SCHEMA_VERSION:
-        raise PayloadError(f"{where}: schema version {version!r} unsupported, expected {SCHEMA_VERSION}")
+        raise PayloadError(
+            f"{where}: schema version {version!r} unsupported, expected {SCHEMA_VERSION}"
+        )
 
 
 def _number(value: object, key: str, where: str) -> float:
@@ -383,9 +385,7 @@ def steps_to_points(batch: StepsBatch) -> list[Point]:
         "placement": batch.placement,
         "run": batch.run,
     }
-    return [
-        Point(MEASUREMENT_STEPS, tags, dict(step.fields), step.ic_ns) for step in batch.steps
-    ]
+    return [Point(MEASUREMENT_STEPS, tags, dict(step.fields), step.ic_ns) for step in batch.steps]
 
 
 def status_to_point(status: PodStatus) -> Point:
