@@ -1,0 +1,1 @@
+"""Tests of the InfluxDB store: line protocol, InfluxQL, client."""
