@@ -47,7 +47,14 @@ from bleak.exc import BleakError, BleakGATTProtocolError
 from bleak.uuids import normalize_uuid_str
 from bumble import att, core, hci
 from bumble.core import AdvertisingData
-from bumble.device import Advertisement, Connection, Device, Peer
+from bumble.device import (
+    Advertisement,
+    AdvertisingEventProperties,
+    AdvertisingParameters,
+    Connection,
+    Device,
+    Peer,
+)
 from bumble.host import Host
 from bumble.link import LocalLink
 from bumble.transport.common import AsyncPipeSink
@@ -67,6 +74,8 @@ __all__ = [
     "create_virtual_peripheral",
     "inject_disconnect",
     "new_virtual_address",
+    "remove_virtual_peripheral",
+    "start_advertising",
     "virtual_link",
 ]
 
@@ -78,6 +87,7 @@ CONNECTION_TIMEOUT_REASON = 0x08
 
 _PERIPHERAL_ADVERTISING_INTERVAL_MS = 20.0
 _MAX_LEGACY_AD_BYTES = 31
+_MAX_EXTENDED_AD_BYTES = 251
 _LOCAL_USER_TERMINATED = 0x13
 
 _PROPERTY_NAMES = (
@@ -130,15 +140,17 @@ def _address_str(address: hci.Address) -> str:
     return str(address.to_string(False))
 
 
-def advertising_data(name: str, service_uuids: Iterable[str] = ()) -> bytes:
-    """Build legacy advertising data carrying ``name`` and the 128-bit ``service_uuids``.
+def advertising_data(
+    name: str, service_uuids: Iterable[str] = (), *, max_bytes: int = _MAX_LEGACY_AD_BYTES
+) -> bytes:
+    """Build advertising data carrying ``name`` and the 128-bit ``service_uuids``.
 
     The virtual controller never sends scan responses, so name and UUIDs go in the
-    advertising data itself (BLE-NOTES pitfall 4). The Flags field is dropped when the
-    31 bytes would not hold it; UUIDs are de-duplicated.
+    advertising data itself (BLE-NOTES pitfall 4). The Flags field is dropped when
+    ``max_bytes`` (31 for legacy advertising) would not hold it; UUIDs are de-duplicated.
 
     Raises:
-        BleLinkError: if name and UUIDs do not fit in 31 bytes.
+        BleLinkError: if name and UUIDs do not fit in ``max_bytes``.
     """
     uuids = list(dict.fromkeys(core.UUID(u) for u in service_uuids))
     structures: list[tuple[int, bytes]] = []
@@ -152,22 +164,60 @@ def advertising_data(name: str, service_uuids: Iterable[str] = ()) -> bytes:
     structures.append((AdvertisingData.COMPLETE_LOCAL_NAME, name.encode()))
     flags = (
         AdvertisingData.FLAGS,
-        bytes([AdvertisingData.LE_GENERAL_DISCOVERABLE_MODE_FLAG
-               | AdvertisingData.BR_EDR_NOT_SUPPORTED_FLAG]),
+        bytes(
+            [AdvertisingData.LE_GENERAL_DISCOVERABLE_MODE_FLAG
+             | AdvertisingData.BR_EDR_NOT_SUPPORTED_FLAG]
+        ),
     )
 
     def encode(items: list[tuple[int, bytes]]) -> bytes:
         return b"".join(bytes([len(data) + 1, kind]) + data for kind, data in items)
 
     data = encode([flags, *structures])
-    if len(data) > _MAX_LEGACY_AD_BYTES:
+    if len(data) > max_bytes:
         data = encode(structures)
-    if len(data) > _MAX_LEGACY_AD_BYTES:
+    if len(data) > max_bytes:
         raise BleLinkError(
-            f"advertising data for {name!r} is {len(data)} bytes, more than 31: "
-            "shorten the name (at most 11 characters with one 128-bit service UUID)"
+            f"advertising data for {name!r} is {len(data)} bytes, more than {max_bytes}: "
+            "shorten the name or advertise fewer service UUIDs"
         )
     return data
+
+
+async def start_advertising(
+    device: Device,
+    *,
+    name: str,
+    service_uuids: Iterable[str] = (),
+    interval_ms: float = _PERIPHERAL_ADVERTISING_INTERVAL_MS,
+) -> None:
+    """Advertise ``device`` as connectable with ``name`` and ``service_uuids``, restarting
+    after every disconnection.
+
+    Legacy advertising when the data fits in 31 bytes (a name of up to 11 characters with
+    one 128-bit UUID); otherwise extended advertising (up to 251 bytes), which bleak on any
+    Bluetooth 5 central and the virtual link both receive.
+    """
+    uuids = list(service_uuids)
+    try:
+        data = advertising_data(name, uuids)
+        legacy = True
+    except BleLinkError:
+        data = advertising_data(name, uuids, max_bytes=_MAX_EXTENDED_AD_BYTES)
+        legacy = False
+    await device.create_advertising_set(
+        advertising_parameters=AdvertisingParameters(
+            advertising_event_properties=AdvertisingEventProperties(
+                is_connectable=True, is_scannable=legacy, is_legacy=legacy
+            ),
+            primary_advertising_interval_min=interval_ms,
+            primary_advertising_interval_max=interval_ms,
+        ),
+        random_address=device.random_address,
+        advertising_data=data,
+        auto_start=True,
+        auto_restart=True,
+    )
 
 
 def _parse_advertisement(adv: Advertisement) -> tuple[str | None, AdvertisementData]:
@@ -233,6 +283,7 @@ class _Central:
     connect_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     scan_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     scanners: set[BumbleScanner] = field(default_factory=set)
+    peripherals: dict[Device, VirtualController] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.device.on(self.device.EVENT_ADVERTISEMENT, self._on_advertisement)
@@ -347,9 +398,26 @@ class VirtualLink:
                     "its own address",
                     address=address,
                 )
-        device, _controller = _new_virtual_device(self.link, name, address)
+        device, controller = _new_virtual_device(self.link, name, address)
         await device.power_on()
+        self._central.peripherals[device] = controller
         return device
+
+    async def remove_device(self, device: Device) -> None:
+        """Take ``device`` off the link: its connections drop (reason 0x13), it goes silent."""
+        controller = self._central.peripherals.pop(device, None)
+        if controller is None:
+            return
+        for advertising_set in list(device.extended_advertising_sets.values()):
+            with contextlib.suppress(Exception):
+                await advertising_set.stop()
+        for peer_address in list(controller.le_connections):
+            terminate_le_connection(controller, peer_address, _LOCAL_USER_TERMINATED)
+        await asyncio.sleep(0)
+        with contextlib.suppress(Exception):
+            await device.power_off()
+        if controller in self.link.controllers:
+            self.link.remove_controller(controller)
 
     async def inject_disconnect(
         self, address: str, reason: int = CONNECTION_TIMEOUT_REASON
@@ -395,15 +463,16 @@ async def create_virtual_peripheral(*, name: str, address: str | None = None) ->
 
         device = await create_virtual_peripheral(name="footpod-a1-left")
         device.add_service(service)
-        await device.start_advertising(
-            advertising_data=advertising_data(device.name, [SERVICE_UUID]), auto_restart=True
-        )
+        await start_advertising(device, name=device.name, service_uuids=[SERVICE_UUID])
     """
     link = await virtual_link()
-    device = await link.add_device(name=name, address=address)
-    device.advertising_interval_min = _PERIPHERAL_ADVERTISING_INTERVAL_MS
-    device.advertising_interval_max = _PERIPHERAL_ADVERTISING_INTERVAL_MS
-    return device
+    return await link.add_device(name=name, address=address)
+
+
+async def remove_virtual_peripheral(device: Device) -> None:
+    """Take a device made by :func:`create_virtual_peripheral` off the link (see VirtualLink)."""
+    link = await virtual_link()
+    await link.remove_device(device)
 
 
 async def inject_disconnect(address: str, reason: int = CONNECTION_TIMEOUT_REASON) -> None:

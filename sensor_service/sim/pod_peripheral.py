@@ -1,0 +1,385 @@
+"""A simulated ``footpod-imu/1`` pod: a bumble peripheral on the virtual link.
+
+The pod advertises its name and the footpod service, serves info / battery / control
+point, and, once started (control point ``01``), streams its *sample source* in real
+time (scaled by ``speed``) as notifications of 19 samples (at ATT MTU 247).
+
+Behaviour a reader can rely on:
+
+* Samples are converted to int16 counts with the pod's scales (acc ±16 g at 2048 LSB/g,
+  gyro ±2000 deg/s at 16.384 LSB/deg/s) and saturated; a packet with a saturated value
+  has flag bit1 set.
+* The pod clock runs from power-on: ``t_pod_us = clock_offset_us + t * 1e6 * (1 +
+  clock_drift_ppm / 1e6)`` for a sample measured ``t`` seconds (simulated) after
+  power-on; it wraps at 2**32, and the sequence number at 2**16.
+* Once started, the pod keeps measuring until stopped (``02``), across link loss and
+  reconnects: packets produced while no central is subscribed are lost (counted in
+  :attr:`SimulatedPod.packets_dropped`), so a reconnecting reader sees a sequence gap of
+  exactly the packets it missed. ``01`` on an already streaming pod changes nothing.
+* ``03 <u16 rate_hz>`` sets the output rate (resampling the source by sample-and-hold);
+  the info characteristic reports it. At the end of the source (``read`` returns None)
+  the pod stays connected and stops sending (:attr:`SimulatedPod.finished`).
+* The pod paces itself with absolute deadlines and awaits the link's drain every few
+  packets, so the unbounded bumble send queue cannot grow (BLE-NOTES pitfall 12).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import struct
+from typing import Any, Protocol
+
+import numpy as np
+from bumble import att, gatt
+from bumble.device import Connection, Device
+from numpy.typing import NDArray
+
+from sensor_service.ble.bumble_backend import (
+    create_virtual_peripheral,
+    remove_virtual_peripheral,
+    start_advertising,
+)
+from sensor_service.errors import ConfigError
+from sensor_service.frames import axis_code
+from sensor_service.sim.footpod_codec import (
+    BATTERY_LEVEL_UUID,
+    BATTERY_SERVICE_UUID,
+    CMD_SET_RATE,
+    CMD_START,
+    CMD_STOP,
+    CONTROL_UUID,
+    DATA_UUID,
+    INFO_UUID,
+    SERVICE_UUID,
+    SIDE_CODES,
+    encode_info,
+    encode_packet,
+    samples_per_packet,
+    to_raw,
+)
+
+__all__ = ["MAX_RATE_HZ", "SampleSource", "SimulatedPod"]
+
+logger = logging.getLogger(__name__)
+
+MAX_RATE_HZ = 3200
+"""Highest rate the control point accepts, in Hz."""
+
+_DRAIN_EVERY_PACKETS = 8
+_ATT_APP_ERROR_UNKNOWN_COMMAND = 0x80
+_ATT_APP_ERROR_FINISHED = 0x81
+
+
+class SampleSource(Protocol):
+    """What a pod streams: consecutive samples at ``sampling_rate_hz``."""
+
+    sampling_rate_hz: float
+
+    def read(self, n: int) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
+        """Next ``n`` samples (fewer at the end) as (acc m/s², gyr deg/s); None after the end."""
+        ...
+
+
+class _Resampler:
+    """Reads a source at any output rate by sample-and-hold (identity at the source rate)."""
+
+    def __init__(self, source: SampleSource) -> None:
+        self._source = source
+        self.source_rate_hz = float(source.sampling_rate_hz)
+        self._acc: NDArray[np.float64] = np.empty((0, 3))
+        self._gyr: NDArray[np.float64] = np.empty((0, 3))
+        self._base = 0  # source index of buffer row 0
+        self._cursor = 0.0  # source index (fractional) of the next output sample
+        self._ended = False
+
+    def read(
+        self, n: int, rate_hz: float
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
+        step = self.source_rate_hz / rate_hz
+        idx = np.floor(self._cursor + np.arange(n) * step + 1e-9).astype(np.int64)
+        have = self._base + len(self._acc)
+        need = int(idx[-1]) + 1
+        if need > have and not self._ended:
+            chunk = self._source.read(need - have)
+            if chunk is None:
+                self._ended = True
+            else:
+                acc, gyr = chunk
+                self._acc = np.concatenate([self._acc, np.asarray(acc, dtype=np.float64)])
+                self._gyr = np.concatenate([self._gyr, np.asarray(gyr, dtype=np.float64)])
+                if len(acc) < need - have:
+                    self._ended = True
+        idx = idx[idx < self._base + len(self._acc)]
+        if idx.size == 0:
+            return None
+        acc_out = self._acc[idx - self._base]
+        gyr_out = self._gyr[idx - self._base]
+        self._cursor += idx.size * step
+        drop = math.floor(self._cursor + 1e-9) - self._base
+        if drop > 0:
+            self._acc = self._acc[drop:]
+            self._gyr = self._gyr[drop:]
+            self._base += drop
+        return acc_out, gyr_out
+
+
+def _side_code(side: str | int) -> int:
+    if isinstance(side, str) and side in SIDE_CODES:
+        return SIDE_CODES[side]
+    if isinstance(side, int) and not isinstance(side, bool) and side in SIDE_CODES.values():
+        return side
+    raise ConfigError(f"side {side!r} is not one of {sorted(SIDE_CODES)} (or codes 0..2)")
+
+
+class SimulatedPod:
+    """A ``footpod-imu/1`` pod on the running loop's virtual link.
+
+    Use as ``async with SimulatedPod(name=..., source=...) as pod:`` (or ``await
+    pod.start()`` / ``await pod.close()``); connect with bleak to :attr:`address`.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        source: SampleSource,
+        address: str | None = None,
+        side: str | int = "unknown",
+        forward_axis: str | int = "+x",
+        left_axis: str | int = "+y",
+        battery_pct: int = 87,
+        firmware: tuple[int, int, int] = (1, 0, 0),
+        gyro: bool = True,
+        clock_drift_ppm: float = 0.0,
+        clock_offset_us: int = 0,
+        speed: float = 1.0,
+    ) -> None:
+        if speed <= 0:
+            raise ConfigError(f"speed {speed} must be > 0 (1.0 is real time)")
+        rate = float(source.sampling_rate_hz)
+        if not 1 <= round(rate) <= MAX_RATE_HZ:
+            raise ConfigError(f"source rate {rate} Hz is not in 1..{MAX_RATE_HZ} Hz")
+        self.name = name
+        self.side = _side_code(side)
+        self.forward_axis = axis_code(forward_axis)
+        self.left_axis = axis_code(left_axis)
+        self.battery_pct = int(battery_pct)
+        self.firmware = firmware
+        self.gyro = gyro
+        self.clock_drift_ppm = float(clock_drift_ppm)
+        self.clock_offset_us = int(clock_offset_us)
+        self.speed = float(speed)
+        self.sampling_rate_hz = rate
+        # Validate the info fields now rather than on the first read.
+        self.info_bytes()
+        self._requested_address = address
+        self._address: str | None = None
+        self._resampler = _Resampler(source)
+        self._device: Device | None = None
+        self._data_char: gatt.Characteristic[bytes] | None = None
+        self._connection: Connection | None = None
+        self._subscribed = False
+        self._att_mtu = 247
+        self._boot_time = 0.0
+        self._task: asyncio.Task[None] | None = None
+        self._sequence = 0
+        self.packets_sent = 0
+        """Notifications handed to a subscribed link."""
+        self.packets_dropped = 0
+        """Packets measured while no central was subscribed (lost, as on a real pod)."""
+        self.finished = False
+        """True once the source has ended; the pod sends nothing more."""
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    @property
+    def address(self) -> str:
+        """The pod's Bluetooth address (known once started)."""
+        if self._address is None:
+            raise RuntimeError(f"pod {self.name!r} has no address yet: start it first")
+        return self._address
+
+    @property
+    def streaming(self) -> bool:
+        """True between a start and a stop command (also while the link is down)."""
+        return self._task is not None and not self._task.done()
+
+    @property
+    def sequence(self) -> int:
+        """Sequence number of the next packet (mod 2**16 on the wire)."""
+        return self._sequence
+
+    @property
+    def connected(self) -> bool:
+        """True while a central is connected."""
+        return self._connection is not None
+
+    async def start(self) -> None:
+        """Power on the pod on the virtual link of the running loop and advertise."""
+        if self._device is not None:
+            return
+        device = await create_virtual_peripheral(name=self.name, address=self._requested_address)
+        self._boot_time = asyncio.get_running_loop().time()
+        self._address = str(device.random_address.to_string(False))
+        self._data_char = gatt.Characteristic(
+            DATA_UUID,
+            gatt.Characteristic.Properties.NOTIFY,
+            gatt.Characteristic.Permissions(0),
+            b"",
+        )
+        self._data_char.on(self._data_char.EVENT_SUBSCRIPTION, self._on_subscription)
+        info_char: gatt.Characteristic[bytes] = gatt.Characteristic(
+            INFO_UUID,
+            gatt.Characteristic.Properties.READ,
+            gatt.Characteristic.READABLE,
+            gatt.CharacteristicValue(read=lambda _conn: self.info_bytes()),
+        )
+        control_char: gatt.Characteristic[bytes] = gatt.Characteristic(
+            CONTROL_UUID,
+            gatt.Characteristic.Properties.WRITE,
+            gatt.Characteristic.WRITEABLE,
+            gatt.CharacteristicValue(write=self._on_control),
+        )
+        battery_char: gatt.Characteristic[bytes] = gatt.Characteristic(
+            BATTERY_LEVEL_UUID,
+            gatt.Characteristic.Properties.READ,
+            gatt.Characteristic.READABLE,
+            gatt.CharacteristicValue(read=lambda _conn: bytes([self.battery_pct])),
+        )
+        device.add_services(
+            [
+                gatt.Service(SERVICE_UUID, [self._data_char, info_char, control_char]),
+                gatt.Service(BATTERY_SERVICE_UUID, [battery_char]),
+            ]
+        )
+        device.on(device.EVENT_CONNECTION, self._on_connection)
+        self._device = device
+        await start_advertising(device, name=self.name, service_uuids=[SERVICE_UUID])
+
+    async def close(self) -> None:
+        """Stop streaming, drop the link and power the pod off."""
+        await self._stop_stream()
+        device = self._device
+        if device is None:
+            return
+        self._device = None
+        self._connection = None
+        await remove_virtual_peripheral(device)
+
+    async def __aenter__(self) -> SimulatedPod:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # -- GATT -------------------------------------------------------------------------
+
+    def info_bytes(self) -> bytes:
+        """The info characteristic value (current rate, battery and mounting)."""
+        return encode_info(
+            sampling_rate_hz=round(self.sampling_rate_hz),
+            side=self.side,
+            forward_axis=self.forward_axis,
+            left_axis=self.left_axis,
+            battery_pct=self.battery_pct,
+            firmware=self.firmware,
+        )
+
+    def _on_connection(self, connection: Connection) -> None:
+        self._connection = connection
+        self._subscribed = False
+        connection.on(connection.EVENT_DISCONNECTION, lambda _reason: self._on_disconnection())
+
+    def _on_disconnection(self) -> None:
+        self._connection = None
+        self._subscribed = False
+
+    def _on_subscription(self, bearer: Any, notify_enabled: bool, _indicate: bool) -> None:
+        if bearer is self._connection:
+            self._subscribed = notify_enabled
+
+    def _on_control(self, _connection: Any, value: bytes) -> None:
+        if not value:
+            raise att.ATT_Error(att.ErrorCode.INVALID_ATTRIBUTE_LENGTH)
+        command = value[0]
+        if command == CMD_START and len(value) == 1:
+            if self.finished:
+                raise att.ATT_Error(_ATT_APP_ERROR_FINISHED)
+            if not self.streaming:
+                self._task = asyncio.get_running_loop().create_task(
+                    self._stream(), name=f"pod-{self.name}"
+                )
+        elif command == CMD_STOP and len(value) == 1:
+            if self._task is not None:
+                self._task.cancel()
+                self._task = None
+        elif command == CMD_SET_RATE and len(value) == 3:
+            rate = struct.unpack_from("<H", value, 1)[0]
+            if not 1 <= rate <= MAX_RATE_HZ:
+                raise att.ATT_Error(att.ErrorCode.VALUE_NOT_ALLOWED)
+            self.sampling_rate_hz = float(rate)
+        elif command in (CMD_START, CMD_STOP, CMD_SET_RATE):
+            raise att.ATT_Error(att.ErrorCode.INVALID_ATTRIBUTE_LENGTH)
+        else:
+            raise att.ATT_Error(_ATT_APP_ERROR_UNKNOWN_COMMAND)
+
+    async def _stop_stream(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    # -- streaming --------------------------------------------------------------------
+
+    def _pod_time_us(self, t_s: float) -> int:
+        scale = 1.0 + self.clock_drift_ppm * 1e-6
+        return (self.clock_offset_us + round(t_s * 1e6 * scale)) & 0xFFFFFFFF
+
+    async def _stream(self) -> None:
+        loop = asyncio.get_running_loop()
+        rate = self.sampling_rate_hz
+        # Simulated seconds since power-on of the first sample, and samples since then.
+        anchor_s = (loop.time() - self._boot_time) * self.speed
+        count = 0
+        since_drain = 0
+        while True:
+            if self.sampling_rate_hz != rate:
+                anchor_s += count / rate
+                count = 0
+                rate = self.sampling_rate_hz
+            if self._connection is not None:
+                self._att_mtu = int(self._connection.att_mtu)
+            chunk = self._resampler.read(samples_per_packet(self._att_mtu), rate)
+            if chunk is None:
+                self.finished = True
+                return
+            acc, gyr = chunk
+            t_first_s = anchor_s + count / rate
+            count += len(acc)
+            # The packet leaves once its last sample has been measured.
+            due = self._boot_time + (anchor_s + (count - 1) / rate) / self.speed
+            delay = due - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            acc_raw, gyr_raw, clipped = to_raw(acc, gyr if self.gyro else None)
+            packet = encode_packet(
+                self._sequence, self._pod_time_us(t_first_s), acc_raw, gyr_raw, clipped
+            )
+            self._sequence += 1
+            connection = self._connection
+            if connection is None or not self._subscribed or self._data_char is None:
+                self.packets_dropped += 1
+                continue
+            assert self._device is not None
+            await self._device.notify_subscriber(connection, self._data_char, packet)
+            self.packets_sent += 1
+            since_drain += 1
+            if since_drain >= _DRAIN_EVERY_PACKETS or delay < 0:
+                since_drain = 0
+                with contextlib.suppress(Exception):
+                    await connection.drain()
