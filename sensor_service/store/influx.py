@@ -86,6 +86,8 @@ def validate_url(url: str) -> httpx.URL:
     hint = "use e.g. http://127.0.0.1:8086"
     if not isinstance(url, str) or not url.strip():
         raise ConfigError(f"InfluxDB URL is empty; {hint}")
+    if any(ch.isspace() or not ch.isprintable() for ch in url.strip()):
+        raise ConfigError(f"InfluxDB URL {url!r} contains spaces or control characters; {hint}")
     try:
         parsed = httpx.URL(url.strip())
         port = parsed.port  # raises for a non-numeric or out-of-range port

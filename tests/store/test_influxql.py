@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
@@ -132,7 +134,7 @@ def test_show_and_create() -> None:
 # --------------------------------------------------------------------------- real influxd
 
 
-def _query(url: str, db: str, q: str) -> list[dict]:  # type: ignore[type-arg]
+def _query(url: str, db: str, q: str) -> list[dict[str, Any]]:
     body = httpx.post(f"{url}/query", data={"q": q, "db": db, "epoch": "ns"}, timeout=10).json()
     result = body["results"][0]
     assert "error" not in result, (q, result)
@@ -184,5 +186,8 @@ def test_builder_queries_run(two_athletes: tuple[str, str]) -> None:
     series = _query(url, db, q)
     got = {s["tags"]["athlete"]: s["values"][0][1:] for s in series}
     assert got == {"ana": [1, 200.0], "bo": [1, 201.0]}
-    q = Select("steps", Agg("mean", "gct_ms")).where_time(start_ns=0, end_ns=10_000)
-    assert _query(url, db, q.group_by_time("1s").fill("none").build())[0]["values"][0][1] == 201.0
+    by_time = Select("steps", Agg("mean", "gct_ms")).where_time(start_ns=0, end_ns=10_000)
+    assert (
+        _query(url, db, by_time.group_by_time("1s").fill("none").build())[0]["values"][0][1]
+        == 201.0
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import httpx
 import pytest
@@ -149,7 +150,7 @@ HOSTILE_STRINGS = [
 ]
 
 
-def _query(url: str, db: str, q: str) -> list[dict]:  # type: ignore[type-arg]
+def _query(url: str, db: str, q: str) -> list[dict[str, Any]]:
     body = httpx.post(f"{url}/query", data={"q": q, "db": db, "epoch": "ns"}, timeout=10).json()
     result = body["results"][0]
     assert "error" not in result, result
