@@ -14,9 +14,7 @@ __all__ = ["main"]
 
 #: Sub-command modules; each defines ``register(subparsers) -> None`` and sets ``func`` on its parser
 #: (``func(args) -> int``, the exit code).
-COMMAND_MODULES = (
-    "sensor_service.commands.demo",
-)
+COMMAND_MODULES = ("sensor_service.commands.demo",)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,7 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
             "Start with 'footpod demo' to see the whole pipeline on simulated runners."
         ),
     )
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv debug)")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more logging (-vv debug)"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
