@@ -121,6 +121,7 @@ class ServiceProcess:
     display_name: ClassVar[str] = ""
     install_hint: ClassVar[str] = ""
     url_scheme: ClassVar[str] = ""
+    binary_env: ClassVar[str] = ""
 
     def __init__(
         self,
@@ -178,11 +179,23 @@ class ServiceProcess:
 
     @property
     def binary(self) -> Path:
-        """The daemon executable; :class:`ServiceError` with an install hint if missing."""
-        if self._binary_arg is not None:
-            if not os.access(self._binary_arg, os.X_OK):
-                raise ServiceError(f"{self.binary_name} not executable: {self._binary_arg}")
-            return self._binary_arg
+        """The daemon executable; :class:`ServiceError` with an install hint if missing.
+
+        Order: the ``binary`` argument, the environment variable :attr:`binary_env`
+        (``FOOTPOD_MOSQUITTO_BIN`` / ``FOOTPOD_INFLUXD_BIN``), ``PATH``, /usr/sbin, /usr/bin.
+        """
+        explicit = self._binary_arg
+        source = "binary argument"
+        if explicit is None and os.environ.get(self.binary_env):
+            explicit = Path(os.environ[self.binary_env])
+            source = self.binary_env
+        if explicit is not None:
+            if not (explicit.is_file() and os.access(explicit, os.X_OK)):
+                raise ServiceError(
+                    f"{self.binary_name} not found or not executable at {explicit} "
+                    f"(from {source}): {self.install_hint}"
+                )
+            return explicit
         found = find_binary(self.binary_name)
         if found is None:
             raise ServiceError(f"{self.binary_name} not found: {self.install_hint}")
@@ -357,6 +370,7 @@ class MosquittoService(ServiceProcess):
     display_name: ClassVar[str] = "mosquitto"
     install_hint: ClassVar[str] = "install it with 'apt-get install mosquitto' or pass --mqtt-url"
     url_scheme: ClassVar[str] = "mqtt"
+    binary_env: ClassVar[str] = "FOOTPOD_MOSQUITTO_BIN"
 
     def __init__(
         self,
@@ -443,6 +457,7 @@ class InfluxService(ServiceProcess):
     display_name: ClassVar[str] = "influxd"
     install_hint: ClassVar[str] = "install it with 'apt-get install influxdb' or pass --influx-url"
     url_scheme: ClassVar[str] = "http"
+    binary_env: ClassVar[str] = "FOOTPOD_INFLUXD_BIN"
 
     def __init__(
         self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -76,11 +77,41 @@ def test_missing_binary_message_has_install_hint(tmp_path: Path) -> None:
         influx.start()
 
 
-def test_explicit_binary_not_executable(tmp_path: Path) -> None:
+def test_explicit_binary_not_executable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fake = tmp_path / "mosquitto"
     fake.write_text("")
-    with pytest.raises(ServiceError, match="not executable"):
+    with pytest.raises(ServiceError, match=r"not executable.*apt-get install mosquitto"):
         MosquittoService(directory=tmp_path, binary=fake).start()
+    monkeypatch.setenv("FOOTPOD_INFLUXD_BIN", str(tmp_path / "nowhere"))
+    with pytest.raises(ServiceError, match=r"FOOTPOD_INFLUXD_BIN.*apt-get install influxdb"):
+        InfluxService(directory=tmp_path).start()
+
+
+_FIXTURE_USER = """
+def test_needs_broker(mqtt_url):
+    assert mqtt_url
+"""
+
+
+@pytest.mark.parametrize(("ci", "outcome"), [("true", "1 error"), ("", "1 skipped")])
+def test_missing_binary_fails_in_ci_and_skips_elsewhere(
+    tmp_path: Path, ci: str, outcome: str
+) -> None:
+    shutil.copy(Path(__file__).parent / "conftest.py", tmp_path / "conftest.py")
+    (tmp_path / "test_user.py").write_text(_FIXTURE_USER)
+    env = {**os.environ, "CI": ci, "FOOTPOD_MOSQUITTO_BIN": str(tmp_path / "no-mosquitto")}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rfs", str(tmp_path)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert outcome in result.stdout, result.stdout + result.stderr
+    assert result.returncode == (1 if ci else 0)
+    assert "apt-get install mosquitto" in result.stdout
 
 
 def test_mosquitto_config_hooks(tmp_path: Path) -> None:
