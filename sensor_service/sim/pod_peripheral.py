@@ -118,7 +118,7 @@ class _Resampler:
         acc_out = self._acc[idx - self._base]
         gyr_out = self._gyr[idx - self._base]
         self._cursor += idx.size * step
-        drop = math.floor(self._cursor + 1e-9) - self._base
+        drop = min(math.floor(self._cursor + 1e-9) - self._base, len(self._acc))
         if drop > 0:
             self._acc = self._acc[drop:]
             self._gyr = self._gyr[drop:]
@@ -268,6 +268,10 @@ class SimulatedPod:
         self._device = None
         self._connection = None
         await remove_virtual_peripheral(device)
+
+    async def stop(self) -> None:
+        """Same as :meth:`close` (power the pod off)."""
+        await self.close()
 
     async def __aenter__(self) -> SimulatedPod:
         await self.start()
