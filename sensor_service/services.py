@@ -215,6 +215,10 @@ class ServiceProcess:
     def _pick_new_ports(self) -> None:
         self._port = free_port()
 
+    def _ports(self) -> tuple[int, ...]:
+        """Every TCP port the daemon will bind (checked free before starting)."""
+        return (self._port,)
+
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> Self:
@@ -236,6 +240,13 @@ class ServiceProcess:
         return self
 
     def _spawn_and_wait(self, binary: Path) -> None:
+        # A port someone else listens on would make the readiness probe lie: refuse up front.
+        for port in self._ports():
+            if _port_is_open(self.host, port):
+                raise _AddressInUseError(
+                    f"{self.display_name}: port {port} on {self.host} is already in use by "
+                    "another process; pass another port or let the service pick a free one"
+                )
         self.directory.mkdir(parents=True, exist_ok=True)
         self._write_config()
         command = self._command(binary)
@@ -483,6 +494,9 @@ class InfluxService(ServiceProcess):
         super()._pick_new_ports()
         if not self._rpc_fixed:
             self.rpc_port = free_port(exclude=(self._port,))
+
+    def _ports(self) -> tuple[int, ...]:
+        return (self._port, self.rpc_port)
 
     def config_text(self) -> str:
         """The generated influxdb.conf (TOML)."""

@@ -16,6 +16,7 @@ import aiomqtt
 import httpx
 import pytest
 
+from sensor_service import services
 from sensor_service.errors import ServiceError
 from sensor_service.services import (
     InfluxService,
@@ -247,6 +248,29 @@ def test_context_manager_removes_temp_dir_and_process() -> None:
         assert pid is not None
     assert not directory.exists()
     assert _wait_gone(pid)
+
+
+@pytest.mark.integration
+def test_port_taken_fixed_fails_auto_retries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if find_binary("mosquitto") is None:
+        pytest.skip("mosquitto not installed")
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        with pytest.raises(ServiceError, match="already in use"):
+            MosquittoService(directory=tmp_path / "fixed", port=taken).start()
+
+        real_free_port = services.free_port
+        calls = iter([taken])
+        monkeypatch.setattr(
+            services, "free_port", lambda *a, **k: next(calls, None) or real_free_port(*a, **k)
+        )
+        with MosquittoService(directory=tmp_path / "auto") as broker:
+            assert broker.port != taken
+            assert broker.running
 
 
 @pytest.mark.integration
