@@ -258,6 +258,7 @@ class ServiceProcess:
         with self.log_path.open("ab") as log:
             log.write(f"--- {time.strftime('%H:%M:%S')} starting: {' '.join(command)}\n".encode())
             log.flush()
+            log_start = log.tell()
             self._proc = subprocess.Popen(
                 command,
                 stdin=subprocess.DEVNULL,
@@ -275,7 +276,7 @@ class ServiceProcess:
             code = self._proc.poll()
             if code is not None:
                 self._forget_process()
-                tail = self.log_tail()
+                tail = self.log_tail(since=log_start)
                 message = (
                     f"{self.display_name} exited with code {code} while starting on port "
                     f"{self._port}; config {self.config_path}; last lines of "
@@ -291,7 +292,7 @@ class ServiceProcess:
                 raise ServiceError(
                     f"{self.display_name} did not become ready on {self.url} within "
                     f"{self.startup_timeout_s:g} s; last lines of {self.log_path}:\n"
-                    f"{self.log_tail()}"
+                    f"{self.log_tail(since=log_start)}"
                 )
             time.sleep(_POLL_S)
 
@@ -337,10 +338,12 @@ class ServiceProcess:
             _live.discard(self)
         self._proc = None
 
-    def log_tail(self, lines: int = _LOG_TAIL_LINES) -> str:
-        """The last ``lines`` lines of the process log (empty if none yet)."""
+    def log_tail(self, lines: int = _LOG_TAIL_LINES, *, since: int = 0) -> str:
+        """The last ``lines`` lines of the process log from byte offset ``since``."""
         try:
-            text = self.log_path.read_text(errors="replace")
+            with self.log_path.open("rb") as log:
+                log.seek(since)
+                text = log.read().decode(errors="replace")
         except OSError:
             return ""
         return "\n".join(text.splitlines()[-lines:])
