@@ -339,6 +339,8 @@ class GaitSimulator:
         acc = np.column_stack([ax, 1.5 * lateral, az])
         gyr = np.column_stack([20.0 * lateral, -np.rad2deg(omega), 15.0 * lateral])
         p = self.params
-        acc += f.rng.normal(0.0, p.acc_noise_m_s2, (n, 3))
-        gyr += f.rng.normal(0.0, p.gyr_noise_deg_s, (n, 3))
+        # One draw of 6 values per sample, so chunked rendering consumes the generator alike.
+        noise = f.rng.standard_normal((n, 6))
+        acc += p.acc_noise_m_s2 * noise[:, :3]
+        gyr += p.gyr_noise_deg_s * noise[:, 3:]
         return acc, gyr
