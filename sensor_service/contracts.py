@@ -98,7 +98,7 @@ def topic_filter(kind: str) -> str:
 
 
 def parse_topic(name: str) -> tuple[str, str | None, str]:
-    """Split a topic into ``(athlete, pod or None, kind)``; raise :class:`PayloadError` if foreign."""
+    """Split a topic into ``(athlete, pod or None, kind)``; raise PayloadError if foreign."""
     parts = name.split("/")
     if parts[:2] != TOPIC_ROOT.split("/"):
         raise PayloadError(f"topic {name!r} is not under {TOPIC_ROOT}/")

@@ -42,7 +42,7 @@ from sensor_service.contracts import (
     steps_to_points,
     topic_filter,
 )
-from sensor_service.errors import PayloadError, StoreError
+from sensor_service.errors import PayloadError, ServiceError, StoreError
 from sensor_service.store.influx import InfluxClient, backoff_delay_s
 
 __all__ = ["IngestCounters", "IngestWorker", "message_to_points"]
@@ -142,6 +142,11 @@ class IngestWorker:
                     self.ready.set()
                     await self._consume(client, stop)
             except aiomqtt.MqttError as exc:
+                if not self.ready.is_set():
+                    raise ServiceError(
+                        f"cannot reach the MQTT broker at {self._target} ({exc}): start it or "
+                        "pass the right --mqtt-url"
+                    ) from exc
                 delay = backoff_delay_s(attempt, base_s=0.2, cap_s=10.0)
                 attempt += 1
                 log.warning("ingest: MQTT %s lost (%s); retry in %.1f s", self._target, exc, delay)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import numpy as np
 import pytest
@@ -97,7 +98,7 @@ async def test_link_loss_is_a_counted_gap_and_the_stream_resumes() -> None:
     assert "reconnecting" in states
     assert states.count("connected") == 2
     # Indices stay consecutive around the gap.
-    for a, b in zip(chunks, chunks[1:], strict=False):
+    for a, b in itertools.pairwise(chunks):
         assert b.first_index == a.first_index + a.acc_m_s2.shape[0] + b.gap_samples
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -22,7 +24,7 @@ def test_truth_matches_the_requested_gait() -> None:
         [(i, o, "L") for i, o in zip(left.ic_s, left.to_s, strict=True)]
         + [(i, o, "R") for i, o in zip(right.ic_s, right.to_s, strict=True)]
     )
-    assert all(a[1] < b[0] for a, b in zip(both, both[1:], strict=False))
+    assert all(a[1] < b[0] for a, b in itertools.pairwise(both))
 
 
 def test_standing_start_and_end_read_gravity_only() -> None:
@@ -52,7 +54,7 @@ def test_plantar_flexion_is_positive_gyr_y_before_toe_off() -> None:
     assert np.all(gyr[:, 1] > 200)  # foot rolling over the toes, toe going down
 
 
-@pytest.mark.parametrize("bad", [dict(cadence_spm=300), dict(gct_ms=400), dict(strike="heel")])
+@pytest.mark.parametrize("bad", [{"cadence_spm": 300}, {"gct_ms": 400}, {"strike": "heel"}])
 def test_impossible_runners_are_refused(bad: dict[str, object]) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"must be|outside"):
         RunnerParams(**bad)  # type: ignore[arg-type]

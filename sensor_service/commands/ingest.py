@@ -1,0 +1,69 @@
+"""``footpod ingest``: MQTT → InfluxDB, until interrupted."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+from typing import Any
+
+from sensor_service.contracts import validate_id
+from sensor_service.ingest.worker import IngestWorker
+
+__all__ = ["register"]
+
+log = logging.getLogger(__name__)
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser(
+        "ingest",
+        help="store step, status and run messages from MQTT in InfluxDB",
+        description=(
+            "Subscribe (QoS 1, persistent session) to footpod/v1/+/+/steps, .../status and "
+            "footpod/v1/+/runs; validate each payload; write batches to InfluxDB through its v1 "
+            "HTTP API, creating the database if missing. Malformed messages go to "
+            "footpod/v1/_deadletter with the reason. Stop with Ctrl-C or SIGTERM: buffered "
+            "points are written before exit. Credentials: FOOTPOD_MQTT_USER/PASSWORD, "
+            "FOOTPOD_INFLUX_USER/PASSWORD."
+        ),
+    )
+    parser.add_argument("--mqtt-url", default="mqtt://127.0.0.1:1883", help="broker URL")
+    parser.add_argument("--influx-url", default="http://127.0.0.1:8086", help="InfluxDB URL")
+    parser.add_argument("--influx-db", default="footpod", help="database (created if missing)")
+    parser.add_argument(
+        "--client-id",
+        default="footpod-ingest",
+        help="MQTT client id; keep it fixed so the broker queues messages while ingest is away",
+    )
+    parser.add_argument("--batch-size", type=int, default=1000, help="points per write")
+    parser.add_argument(
+        "--flush-interval-s", type=float, default=0.5, help="max wait to fill a batch"
+    )
+    parser.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    validate_id("database", args.influx_db)
+    worker = IngestWorker(
+        mqtt_url=args.mqtt_url,
+        influx_url=args.influx_url,
+        database=args.influx_db,
+        client_id=args.client_id,
+        batch_size=args.batch_size,
+        flush_interval_s=args.flush_interval_s,
+    )
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        await worker.run(stop)
+        log.info("ingest stopped: %s", worker.counters.as_dict())
+
+    asyncio.run(run())
+    return 0

@@ -1,0 +1,237 @@
+"""Wire one athlete's pods → kernel → step records → MQTT.
+
+Per pod: a :class:`~sensor_service.ble.reader.PodReader` yields samples in the foot frame, a
+:class:`~sensor_service.kernels.StepDetector` turns them into contacts (told of every gap, so a
+step is never bridged across lost packets), and a :class:`StepPairer` adds what needs both feet
+(step time, flight time, cadence). Each pod has its own MQTT connection whose last will marks its
+retained status ``lost``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sensor_service.ble.reader import PodReader
+from sensor_service.bus.publisher import MqttPublisher
+from sensor_service.contracts import (
+    PodStatus,
+    RunEvent,
+    StepRecord,
+    StepsBatch,
+    topic,
+    validate_id,
+)
+from sensor_service.kernels import StepDetector
+from sensor_service.profiles import Profile
+
+__all__ = ["AthleteSession", "PodSpec", "StepPairer"]
+
+log = logging.getLogger(__name__)
+
+#: Contacts of the other foot older than this are not paired (a gap, a stop).
+PAIRING_WINDOW_NS = 2_000_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class PodSpec:
+    """One pod of an athlete: its id, its advertised BLE name, which foot, where worn."""
+
+    pod: str
+    ble_name: str
+    side: str
+    placement: str = "foot"
+
+    def __post_init__(self) -> None:
+        validate_id("pod", self.pod)
+        if self.side not in ("left", "right"):
+            raise ValueError(f"side must be 'left' or 'right', not {self.side!r}")
+
+
+class StepPairer:
+    """Step time, flight time and cadence from the latest contact of the other foot.
+
+    ``step_ms`` = IC(this) − IC(other foot's previous contact); ``flight_ms`` = IC(this) −
+    TO(other's previous contact); ``cadence_spm`` = 60000 / ``step_ms``. Both feet are stamped by
+    their own pod clocks mapped to host time, so the sync error of the two clocks (≈1 ms on the
+    virtual link; more on radios) adds to these three figures, not to contact time.
+    """
+
+    def __init__(self) -> None:
+        self._last: dict[str, tuple[int, int]] = {}
+
+    def pair(self, side: str, ic_ns: int, to_ns: int) -> dict[str, float]:
+        other = "right" if side == "left" else "left"
+        self._last[side] = (ic_ns, to_ns)
+        prev = self._last.get(other)
+        if prev is None or not 0 < ic_ns - prev[0] <= PAIRING_WINDOW_NS or prev[1] > ic_ns:
+            return {}
+        step_ms = (ic_ns - prev[0]) / 1e6
+        return {
+            "step_ms": step_ms,
+            "flight_ms": (ic_ns - prev[1]) / 1e6,
+            "cadence_spm": 60000.0 / step_ms,
+        }
+
+
+@dataclass(slots=True)
+class PodResult:
+    steps_published: int = 0
+    steps_detected: int = 0
+    gct_ms: list[float] = field(default_factory=list)
+
+
+class AthleteSession:
+    """Runs one athlete's pods until ``stop`` is set, then flushes and ends the run."""
+
+    def __init__(
+        self,
+        *,
+        athlete: str,
+        run: str,
+        pods: list[PodSpec],
+        profile: Profile,
+        mqtt_url: str,
+        backend: str = "virtual",
+        status_interval_s: float = 5.0,
+    ) -> None:
+        self.athlete = validate_id("athlete", athlete)
+        self.run = validate_id("run", run)
+        self.pods = pods
+        self.profile = profile
+        self.mqtt_url = mqtt_url
+        self.backend = backend
+        self.status_interval_s = status_interval_s
+        self.pairer = StepPairer()
+        self.results: dict[str, PodResult] = {p.pod: PodResult() for p in pods}
+        self.readers: dict[str, PodReader] = {}
+
+    @property
+    def steps_published(self) -> int:
+        return sum(r.steps_published for r in self.results.values())
+
+    async def run_until(self, stop: asyncio.Event) -> None:
+        async with contextlib.AsyncExitStack() as stack:
+            publishers: dict[str, MqttPublisher] = {}
+            for spec in self.pods:
+                will = PodStatus(self.athlete, spec.pod, "lost", 0).to_json()
+                publishers[spec.pod] = await stack.enter_async_context(
+                    MqttPublisher(
+                        mqtt_url=self.mqtt_url,
+                        client_id=f"footpod-run-{self.athlete}-{spec.pod}",
+                        will_topic=topic("status", self.athlete, spec.pod),
+                        will_payload=will,
+                    )
+                )
+            first = publishers[self.pods[0].pod]
+            runs_topic = topic("runs", self.athlete)
+            await first.publish(
+                runs_topic, RunEvent(self.athlete, self.run, "start", time.time_ns()).to_json()
+            )
+            await asyncio.gather(
+                *(self._run_pod(spec, publishers[spec.pod], stop) for spec in self.pods)
+            )
+            end = RunEvent(self.athlete, self.run, "end", time.time_ns(), self.steps_published)
+            await first.publish(runs_topic, end.to_json())
+
+    async def _run_pod(self, spec: PodSpec, pub: MqttPublisher, stop: asyncio.Event) -> None:
+        status_topic = topic("status", self.athlete, spec.pod)
+        steps_topic = topic("steps", self.athlete, spec.pod)
+        pending: list[asyncio.Future[None]] = []
+
+        def publish_status(state: str) -> None:
+            c = reader.counters
+            status = PodStatus(
+                self.athlete,
+                spec.pod,
+                state,
+                time.time_ns(),
+                packets_received=c.packets_received,
+                packets_lost=c.packets_lost + c.queue_overflows,
+                battery_pct=reader.battery_pct,
+            )
+            pending.append(
+                asyncio.ensure_future(pub.publish(status_topic, status.to_json(), retain=True))
+            )
+
+        reader = PodReader(
+            profile=self.profile, name=spec.ble_name, backend=self.backend, on_state=publish_status
+        )
+        self.readers[spec.pod] = reader
+        detector: StepDetector | None = None
+        result = self.results[spec.pod]
+
+        async def emit(steps: np.ndarray) -> None:
+            records = [self._record(spec, reader, row) for row in steps]
+            if not records:
+                return
+            batch = StepsBatch(
+                self.athlete,
+                spec.pod,
+                spec.side,
+                spec.placement,
+                self.run,
+                tuple(records),  # type: ignore[arg-type]
+            )
+            await pub.publish(steps_topic, batch.to_json())
+            result.steps_published += len(records)
+            result.gct_ms.extend(float(r.fields["gct_ms"]) for r in records)
+
+        async def consume() -> None:
+            nonlocal detector
+            last_status = time.monotonic()
+            async for chunk in reader.stream():
+                if detector is None:
+                    detector = StepDetector(
+                        sampling_rate_hz=reader.sampling_rate_hz,
+                        placement=spec.placement,
+                        has_gyro=chunk.gyr_deg_s is not None,
+                    )
+                if chunk.gap_samples:
+                    detector.gap(chunk.gap_samples)
+                    log.warning(
+                        "pod %s: %d samples lost (%.2f s); no step is bridged across the gap",
+                        spec.pod,
+                        chunk.gap_samples,
+                        chunk.gap_samples / reader.sampling_rate_hz,
+                    )
+                await emit(detector.feed(chunk.acc_m_s2, chunk.gyr_deg_s))
+                now = time.monotonic()
+                if now - last_status >= self.status_interval_s:
+                    last_status = now
+                    publish_status("connected")
+
+        task = asyncio.create_task(consume(), name=f"pod-{spec.pod}")
+        waiter = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        await reader.stop()
+        await task  # the reader ends its stream once stopped; errors propagate
+        waiter.cancel()
+        if detector is not None:
+            await emit(detector.flush())
+        publish_status("stopped")
+        await asyncio.gather(*pending)
+
+    def _record(self, spec: PodSpec, reader: PodReader, row: np.void) -> StepRecord:
+        ic_ns = reader.index_to_epoch_ns(float(row["ic_idx"]))
+        to_ns = reader.index_to_epoch_ns(float(row["to_idx"]))
+        fields: dict[str, float | int | bool] = {
+            "gct_ms": round(float(row["gct_ms"]), 2),
+            "peak_accel_g": round(float(row["peak_accel_g"]), 2),
+            "clipped": bool(row["clipped"]),
+            "step_index": self.results[spec.pod].steps_detected,
+        }
+        self.results[spec.pod].steps_detected += 1
+        for key in ("stride_ms", "strike_angle_deg"):
+            value = float(row[key])
+            if math.isfinite(value):
+                fields[key] = round(value, 2)
+        for key, value in self.pairer.pair(spec.side, ic_ns, to_ns).items():
+            fields[key] = round(value, 2)
+        return StepRecord(ic_ns=ic_ns, to_ns=to_ns, fields=fields)
