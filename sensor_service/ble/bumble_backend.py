@@ -57,6 +57,7 @@ from bumble.device import (
 )
 from bumble.host import Host
 from bumble.link import LocalLink
+from bumble.transport import open_transport
 from bumble.transport.common import AsyncPipeSink
 
 from sensor_service.ble._bumble_controller import VirtualController, terminate_le_connection
@@ -330,8 +331,6 @@ async def _create_central(transport: str) -> _Central:
         device, controller = _new_virtual_device(link, "footpod-central", new_virtual_address())
         await device.power_on()
         return _Central(device=device, link=link, controller=controller)
-    from bumble.transport import open_transport  # noqa: PLC0415 - only for real controllers
-
     try:
         hci_transport = await open_transport(transport)
     except Exception as exc:

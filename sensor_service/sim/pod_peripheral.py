@@ -139,6 +139,14 @@ class SimulatedPod:
 
     Use as ``async with SimulatedPod(name=..., source=...) as pod:`` (or ``await
     pod.start()`` / ``await pod.close()``); connect with bleak to :attr:`address`.
+
+    Keyword arguments: ``name`` (advertised local name), ``source`` (:class:`SampleSource`),
+    ``address`` (default: a fresh unique one), ``side`` ("left"/"right"/"unknown" or 0..2),
+    ``forward_axis`` / ``left_axis`` (pod axes toward the toe / the runner's left, "+x" or
+    codes 0..5), ``battery_pct``, ``firmware`` (major, minor, patch), ``gyro`` (False: an
+    accelerometer-only pod), ``clock_drift_ppm`` / ``clock_offset_us`` (pod clock against
+    true time), ``speed`` (simulated seconds per real second; tests run faster),
+    ``initial_sequence`` (e.g. 65534 to see the sequence wrap at once).
     """
 
     def __init__(
@@ -156,6 +164,7 @@ class SimulatedPod:
         clock_drift_ppm: float = 0.0,
         clock_offset_us: int = 0,
         speed: float = 1.0,
+        initial_sequence: int = 0,
     ) -> None:
         if speed <= 0:
             raise ConfigError(f"speed {speed} must be > 0 (1.0 is real time)")
@@ -185,7 +194,7 @@ class SimulatedPod:
         self._att_mtu = 247
         self._boot_time = 0.0
         self._task: asyncio.Task[None] | None = None
-        self._sequence = 0
+        self._sequence = int(initial_sequence)
         self.packets_sent = 0
         """Notifications handed to a subscribed link."""
         self.packets_dropped = 0
@@ -356,20 +365,25 @@ class SimulatedPod:
                 anchor_s += count / rate
                 count = 0
                 rate = self.sampling_rate_hz
-            if self._connection is not None:
+            if self._connection is not None and self._subscribed:
+                # Packets are sized for the subscribed link; unsent ones keep the last size.
                 self._att_mtu = int(self._connection.att_mtu)
-            chunk = self._resampler.read(samples_per_packet(self._att_mtu), rate)
+            n = samples_per_packet(self._att_mtu)
+            # The packet leaves once its last sample has been measured. Nothing is taken
+            # from the source before the wait, so a stop during it loses no sample.
+            due = self._boot_time + (anchor_s + (count + n - 1) / rate) / self.speed
+            delay = due - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if self.sampling_rate_hz != rate:
+                continue  # re-anchor at the new rate first
+            chunk = self._resampler.read(n, rate)
             if chunk is None:
                 self.finished = True
                 return
             acc, gyr = chunk
             t_first_s = anchor_s + count / rate
             count += len(acc)
-            # The packet leaves once its last sample has been measured.
-            due = self._boot_time + (anchor_s + (count - 1) / rate) / self.speed
-            delay = due - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
             acc_raw, gyr_raw, clipped = to_raw(acc, gyr if self.gyro else None)
             packet = encode_packet(
                 self._sequence, self._pod_time_us(t_first_s), acc_raw, gyr_raw, clipped

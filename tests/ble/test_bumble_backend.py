@@ -90,7 +90,8 @@ async def test_scanner_service_filter_and_detection_callback() -> None:
             await asyncio.sleep(0.2)
         assert seen == []
         scanner = BleakScanner(
-            lambda d, _a: seen.append(d.address), service_uuids=[SERVICE_UUID],
+            lambda d, _a: seen.append(d.address),
+            service_uuids=[SERVICE_UUID],
             backend=BumbleScanner,
         )
         async with scanner:

@@ -32,8 +32,12 @@ def test_packet_golden_bytes() -> None:
         "03"  # flags: gyro present | clipped
         "3412"  # sequence LE
         "efcdab89"  # timestamp LE
-        "0100" "feff" "0008"  # ax ay az
-        "0080" "ff7f" "0000"  # gx gy gz
+        "0100"
+        "feff"
+        "0008"  # ax ay az
+        "0080"
+        "ff7f"
+        "0000"  # gx gy gz
     )
 
 
@@ -98,7 +102,11 @@ def test_to_raw_scales_and_saturates() -> None:
 
 def test_info_layout() -> None:
     raw = encode_info(
-        sampling_rate_hz=400, side=1, forward_axis=3, left_axis=4, battery_pct=55,
+        sampling_rate_hz=400,
+        side=1,
+        forward_axis=3,
+        left_axis=4,
+        battery_pct=55,
         firmware=(2, 7, 9),
     )
     assert len(raw) == INFO_SIZE == 21
@@ -124,8 +132,13 @@ def test_info_layout() -> None:
     ],
 )
 def test_info_rejects_out_of_range(kwargs: dict[str, int]) -> None:
-    base = {"sampling_rate_hz": 400, "side": 0, "forward_axis": 0, "left_axis": 2,
-            "battery_pct": 50}
+    base = {
+        "sampling_rate_hz": 400,
+        "side": 0,
+        "forward_axis": 0,
+        "left_axis": 2,
+        "battery_pct": 50,
+    }
     with pytest.raises(CodecError):
         encode_info(**{**base, **kwargs})
 
