@@ -1,0 +1,136 @@
+"""Per-pod streaming detector: owns the kernel state and converts around the numba kernel."""
+
+from __future__ import annotations
+
+from typing import Final
+
+import numpy as np
+from numpy.typing import NDArray
+
+from sensor_service.errors import ConfigError
+from sensor_service.kernels._event_kernel import (
+    FEED_STATE_F,
+    FEED_STATE_I,
+    RING_COLS,
+    dropped_steps,
+    process_block,
+    reset_on_flush,
+    reset_on_gap,
+    samples_seen,
+)
+from sensor_service.kernels._params import EventParams, compile_params
+from sensor_service.kernels._steps import N_OUT_COLS, STEP_DTYPE, rows_to_steps
+
+__all__ = ["PLACEMENTS", "StepDetector", "detect_steps"]
+
+#: Where the pod sits. Only the foot (dorsum or lateral side of the shoe) is supported so far.
+PLACEMENTS: Final = ("foot",)
+_OUT_CAP: Final = 64  # rows kept for per-packet calls; larger blocks get a larger buffer
+
+
+def _empty_steps() -> NDArray[np.void]:
+    return np.empty(0, dtype=STEP_DTYPE)
+
+
+class StepDetector:
+    """Streaming gait event detector for one pod (one foot).
+
+    Feed consecutive blocks of foot-frame samples; each call returns the steps completed in
+    it (``STEP_DTYPE``). Results are identical for any chunking of the same stream. State lives in
+    small NumPy arrays owned by this object; no reference to the input is kept.
+    """
+
+    def __init__(
+        self,
+        *,
+        sampling_rate_hz: float,
+        placement: str = "foot",
+        has_gyro: bool = True,
+        clip_limit_m_s2: float | None = None,
+        params: EventParams | None = None,
+    ) -> None:
+        if placement not in PLACEMENTS:
+            raise ConfigError(
+                f"placement {placement!r} is not supported yet: use one of {PLACEMENTS}"
+            )
+        if not has_gyro:
+            raise ConfigError(
+                "the foot detector needs a gyroscope (pitch velocity); an accelerometer-only "
+                "path is not implemented yet"
+            )
+        self.sampling_rate_hz = float(sampling_rate_hz)
+        self.placement = placement
+        self.params = params if params is not None else EventParams()
+        self._kp = compile_params(self.params, self.sampling_rate_hz, clip_limit_m_s2)
+        self._ring = np.zeros((self._kp.ring_mask + 1, RING_COLS))
+        self._st_i = np.zeros(FEED_STATE_I, dtype=np.int64)
+        self._st_f = np.zeros(FEED_STATE_F)
+        self._out = np.empty((_OUT_CAP, N_OUT_COLS))
+
+    @property
+    def samples_seen(self) -> int:
+        """Samples seen since the detector started, lost samples (gaps) included."""
+        return samples_seen(self._st_i)
+
+    @property
+    def dropped_steps(self) -> int:
+        """Steps dropped because a gap overlapped them."""
+        return dropped_steps(self._st_i)
+
+    def feed(
+        self, acc_m_s2: NDArray[np.float64], gyr_deg_s: NDArray[np.float64] | None
+    ) -> NDArray[np.void]:
+        """Process (n, 3) acc (m/s², with gravity) and gyr (deg/s) in the foot frame."""
+        if gyr_deg_s is None:
+            raise ConfigError("this detector needs gyro samples (has_gyro=True)")
+        acc = acc_m_s2
+        gyr = gyr_deg_s
+        if acc.dtype != np.float64 or acc.ndim != 2 or acc.shape[1] != 3:
+            acc = np.asarray(acc, dtype=np.float64).reshape(-1, 3)
+        if gyr.dtype != np.float64 or gyr.ndim != 2 or gyr.shape[1] != 3:
+            gyr = np.asarray(gyr, dtype=np.float64).reshape(-1, 3)
+        n = acc.shape[0]
+        if gyr.shape[0] != n:
+            raise ValueError(f"acc has {n} samples but gyr has {gyr.shape[0]}: feed equal blocks")
+        out = self._out
+        cap = n // self._kp.min_swing_n + 2
+        if cap > out.shape[0]:
+            out = np.empty((cap, N_OUT_COLS))
+        n_out = process_block(acc, gyr, self._ring, self._st_i, self._st_f, out, self._kp)
+        if n_out == 0:
+            return _empty_steps()
+        return rows_to_steps(out[:n_out])
+
+    def gap(self, n_missing: int) -> None:
+        """``n_missing`` samples were lost: advance the index; never bridge the gap with a step."""
+        if n_missing < 0:
+            raise ValueError(f"n_missing must be ≥ 0, got {n_missing}")
+        if n_missing:
+            reset_on_gap(self._st_i, int(n_missing))
+
+    def flush(self) -> NDArray[np.void]:
+        """End of stream. A contact without a toe-off is standing still: no step is emitted."""
+        reset_on_flush(self._st_i)
+        return _empty_steps()
+
+
+def detect_steps(
+    acc_m_s2: NDArray[np.float64],
+    gyr_deg_s: NDArray[np.float64] | None,
+    *,
+    sampling_rate_hz: float,
+    placement: str = "foot",
+    params: EventParams | None = None,
+    clip_limit_m_s2: float | None = None,
+) -> NDArray[np.void]:
+    """Batch detection: one :meth:`StepDetector.feed` of the whole recording, then ``flush``."""
+    det = StepDetector(
+        sampling_rate_hz=sampling_rate_hz,
+        placement=placement,
+        has_gyro=gyr_deg_s is not None,
+        clip_limit_m_s2=clip_limit_m_s2,
+        params=params,
+    )
+    steps = det.feed(acc_m_s2, gyr_deg_s)
+    tail = det.flush()
+    return steps if tail.size == 0 else np.concatenate([steps, tail])

@@ -1,0 +1,332 @@
+"""Streaming gait event kernel for a foot-mounted IMU (numba): initial contact and toe-off.
+
+Method
+------
+One foot, gaitmap foot frame (x to the toe, y to the left, z up; ``gyr_y > 0`` = plantar flexion,
+toe going down). Per sample the kernel keeps the pitch velocity ``g = gyr_y``, ``|acc|``, a
+landing "jerk" ``|Δacc| + w·|Δgyr|`` and the integral of ``g`` in a ring buffer, and runs a
+four-state machine: WAIT → SWING → IC_WAIT → CONTACT → (SWING ...).
+
+* **Swing.** The pitch velocity of a foot IMU swings strongly toe-up between toe-off and landing
+  (Falbriard et al. 2018, Front Physiol 9:610: temporal events are found within a mid-swing to
+  mid-swing cycle of the pitch angular velocity; Rampp et al. 2015, IEEE TBME 62:1089, likewise
+  segment on the medio-lateral gyro). A swing is ``g < -swing_gyr_deg_s`` held for
+  ``min_swing_ms``. Nothing is a step unless a swing precedes it, so standing still at the start
+  or end of a run never yields a step.
+* **Initial contact (IC).** After the swing ends (``g`` back above the threshold) the kernel
+  looks for the landing in a window from ``ic_before_swing_end_ms`` before the swing end until
+  the foot is still (gyro norm small and ``|acc|`` ≈ 1 g, the foot-flat / zero-velocity phase) or
+  at most ``ic_after_swing_end_max_ms``. The landing is the *first* sudden change of the IMU
+  signals in that window: the impact transient of the accelerometer (foot impacts reach tens of g,
+  Bailey & Harle 2014) together with the onset of the foot slap (rearfoot) or heel drop
+  (forefoot) in the gyroscope; this is Falbriard et al.'s family of acceleration/jerk IC
+  features (their k9–k12) made strike-independent by adding the gyro change. IC is placed in the
+  middle of the sample interval in which that change starts (sub-sample index). Using the first
+  large change rather than the largest keeps later events (end of the foot slap) from being taken.
+  Peak ``|acc|`` within ``impact_peak_ms`` of IC is reported in g.
+* **Toe-off (TO).** When the next swing is confirmed, TO is the maximum of the plantar-flexion
+  pitch velocity between ``IC + min_gct_ms`` and the swing start (Falbriard et al. 2018: the
+  extremum of the pitch angular velocity in the second half of the cycle, their t1, was the most
+  precise TC feature, 4±2 ms), refined to a sub-sample index by a parabola through three samples.
+  Bailey & Harle 2015 likewise find TO without thresholds from the gyro peak; the kernel uses no
+  amplitude threshold for TO either. The ``min_gct_ms`` guard skips the foot slap after a rearfoot
+  landing. A contact longer than ``max_gct_ms`` is standing still: dropped, not a step.
+* **Strike angle.** Foot pitch at IC minus pitch when standing (Altman & Davis 2012, SCIENCE.md
+  §2): the integral of ``g`` from the most recent still-foot sample to IC, negated so toe-up is
+  positive (rearfoot > 0, forefoot < 0). NaN without a recent still reference.
+* **Clipping.** A step is flagged ``clipped`` when any accelerometer axis reached
+  ``clip_frac · clip_limit_m_s2`` between IC and TO (a ±16 g part saturates on running impacts).
+* **Gaps.** ``gap`` resets the machine to WAIT: no step spans missing samples; a step that was in
+  progress (IC search or contact) is dropped and counted.
+
+All windows are in samples, so results do not depend on how the stream is cut into calls: the
+kernel's only memory is the state arrays and the ring buffer the caller owns.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from sensor_service.kernels._params import G0_M_S2, KernelParams
+
+__all__ = [
+    "FEED_STATE_F",
+    "FEED_STATE_I",
+    "RING_COLS",
+    "dropped_steps",
+    "process_block",
+    "reset_on_flush",
+    "reset_on_gap",
+    "samples_seen",
+]
+
+# --- int state (st_i)
+_N = 0  # global index of the next sample
+_STATE = 1
+_RUN = 2  # swing run length
+_STILL_RUN = 3
+_S = 4  # swing start
+_SE = 5  # swing end
+_DEADLINE = 6  # last sample of the IC window
+_ALLOWED_FROM = 7  # first sample a swing run may count
+_IC_I = 8  # floor(IC)
+_HAVE_PREV_IC = 9
+_HAVE_REF = 10
+_REF_N = 11
+_DROPPED = 12
+_HAVE_PREV = 13  # previous sample available for the jerk
+_SE_FIRST = 14  # first swing end since the swing started (-1: none yet)
+FEED_STATE_I = 15
+# --- float state (st_f)
+_I_RUN = 0  # running integral of g (deg)
+_I_REF = 1  # integral at the last still sample
+_IC = 2
+_PEAK_G = 3
+_FSA = 4
+_STRIDE_MS = 5
+_PREV_IC = 6
+_PREV_ACC = 7  # 7..9
+_PREV_GYR = 10  # 10..12
+FEED_STATE_F = 13
+# --- ring columns
+_R_G = 0
+_R_A = 1
+_R_JERK = 2
+_R_CLIP = 3
+_R_INT = 4
+RING_COLS = 5
+# --- machine states
+_WAIT = 0
+_SWING = 1
+_IC_WAIT = 2
+_CONTACT = 3
+
+
+@njit(cache=True)
+def _find_ic(
+    ring: np.ndarray, st_i: np.ndarray, st_f: np.ndarray, n: int, kp: KernelParams
+) -> bool:
+    """Search the IC window ending at sample ``n``; store IC, peak, stride, strike angle."""
+    mask = kp.ring_mask
+    w0 = max(st_i[_S], st_i[_SE_FIRST] - kp.ic_before_n, n - kp.ic_before_n - kp.ic_after_max_n)
+    j_max = 0.0
+    for k in range(w0 + 1, n + 1):
+        j_max = max(j_max, ring[k & mask, _R_JERK])
+    if j_max <= 0.0:
+        return False
+    big = kp.impact_rise_frac * j_max
+    kk = w0 + 1
+    while ring[kk & mask, _R_JERK] < big:
+        kk += 1
+    thr = kp.onset_rise_frac * ring[kk & mask, _R_JERK]
+    first = kk
+    while first - 1 > w0 and ring[(first - 1) & mask, _R_JERK] >= thr:
+        first -= 1
+    last_pre = first - 1
+    peak = 0.0
+    for k in range(last_pre, min(last_pre + kp.impact_peak_n, n) + 1):
+        peak = max(peak, ring[k & mask, _R_A])
+    if peak < kp.impact_min_m_s2:
+        return False
+    ic = last_pre + kp.onset_offset
+    ic_i = math.floor(ic)
+    st_f[_IC] = ic
+    st_i[_IC_I] = ic_i
+    st_f[_PEAK_G] = peak / G0_M_S2
+    st_f[_STRIDE_MS] = (ic - st_f[_PREV_IC]) * 1000.0 * kp.dt_s if st_i[_HAVE_PREV_IC] else np.nan
+    st_f[_PREV_IC] = ic
+    st_i[_HAVE_PREV_IC] = 1
+    fsa = np.nan
+    if st_i[_HAVE_REF] and n - st_i[_REF_N] <= kp.max_ref_age_n:
+        hi_i = min(ic_i + 1, n)
+        i_lo = ring[ic_i & mask, _R_INT]
+        i_ic = i_lo + (ic - ic_i) * (ring[hi_i & mask, _R_INT] - i_lo)
+        fsa = -(i_ic - st_f[_I_REF])
+    st_f[_FSA] = fsa
+    st_i[_ALLOWED_FROM] = max(n + 1, ic_i + kp.min_gct_n)
+    return True
+
+
+@njit(cache=True)
+def _emit(
+    ring: np.ndarray,
+    st_i: np.ndarray,
+    st_f: np.ndarray,
+    n: int,
+    s: int,
+    out: np.ndarray,
+    row: int,
+    kp: KernelParams,
+) -> bool:
+    """Find TO of the current contact (swing confirmed at ``n``, started at ``s``); write a row.
+
+    Returns False (no step) when the push-off peak is not inside the search range: the contact
+    was shorter than ``min_gct_ms``, so it was no ground contact of a stride.
+    """
+    mask = kp.ring_mask
+    ic = st_f[_IC]
+    ic_i = st_i[_IC_I]
+    lo = ic_i + kp.min_gct_n
+    k = lo
+    best = ring[lo & mask, _R_G]
+    for j in range(lo + 1, s + 1):
+        v = ring[j & mask, _R_G]
+        if v > best:
+            best = v
+            k = j
+    if k == lo:
+        return False
+    y0 = ring[(k - 1) & mask, _R_G]
+    y2 = ring[(k + 1) & mask, _R_G]
+    denom = y0 - 2.0 * best + y2
+    delta = 0.0
+    if denom < 0.0:
+        delta = min(0.5, max(-0.5, 0.5 * (y0 - y2) / denom))
+    to = k + delta
+    clipped = 0.0
+    for j in range(ic_i, min(math.ceil(to), n) + 1):
+        if ring[j & mask, _R_CLIP] != 0.0:
+            clipped = 1.0
+            break
+    out[row, 0] = ic
+    out[row, 1] = to
+    out[row, 2] = (to - ic) * 1000.0 * kp.dt_s
+    out[row, 3] = st_f[_STRIDE_MS]
+    out[row, 4] = st_f[_PEAK_G]
+    out[row, 5] = st_f[_FSA]
+    out[row, 6] = clipped
+    return True
+
+
+@njit(cache=True)
+def process_block(
+    acc: np.ndarray,
+    gyr: np.ndarray,
+    ring: np.ndarray,
+    st_i: np.ndarray,
+    st_f: np.ndarray,
+    out: np.ndarray,
+    kp: KernelParams,
+) -> int:
+    """Run the detector over ``acc``/``gyr`` (n, 3); write completed steps to ``out``; count."""
+    mask = kp.ring_mask
+    m = kp.min_swing_n
+    n_out = 0
+    for i in range(acc.shape[0]):
+        n = st_i[_N]
+        ax, ay, az = acc[i, 0], acc[i, 1], acc[i, 2]
+        gx, gy, gz = gyr[i, 0], gyr[i, 1], gyr[i, 2]
+        a = math.sqrt(ax * ax + ay * ay + az * az)
+        w = math.sqrt(gx * gx + gy * gy + gz * gz)
+        jerk = 0.0
+        if st_i[_HAVE_PREV]:
+            d0 = ax - st_f[_PREV_ACC]
+            d1 = ay - st_f[_PREV_ACC + 1]
+            d2 = az - st_f[_PREV_ACC + 2]
+            e0 = gx - st_f[_PREV_GYR]
+            e1 = gy - st_f[_PREV_GYR + 1]
+            e2 = gz - st_f[_PREV_GYR + 2]
+            jerk = math.sqrt(d0 * d0 + d1 * d1 + d2 * d2) + kp.impact_gyr_weight * math.sqrt(
+                e0 * e0 + e1 * e1 + e2 * e2
+            )
+        st_f[_PREV_ACC] = ax
+        st_f[_PREV_ACC + 1] = ay
+        st_f[_PREV_ACC + 2] = az
+        st_f[_PREV_GYR] = gx
+        st_f[_PREV_GYR + 1] = gy
+        st_f[_PREV_GYR + 2] = gz
+        st_i[_HAVE_PREV] = 1
+        st_f[_I_RUN] = st_f[_I_RUN] + gy * kp.dt_s
+        clip = 0.0
+        c = kp.clip_m_s2
+        if c > 0.0 and (abs(ax) >= c or abs(ay) >= c or abs(az) >= c):
+            clip = 1.0
+        slot = n & mask
+        ring[slot, _R_G] = gy
+        ring[slot, _R_A] = a
+        ring[slot, _R_JERK] = jerk
+        ring[slot, _R_CLIP] = clip
+        ring[slot, _R_INT] = st_f[_I_RUN]
+
+        state = st_i[_STATE]
+        below = gy < -kp.swing_gyr_deg_s
+        if n < st_i[_ALLOWED_FROM] or not below:
+            st_i[_RUN] = 0
+        else:
+            st_i[_RUN] += 1
+        if w < kp.still_gyr_deg_s and abs(a - G0_M_S2) < kp.still_acc_m_s2:
+            st_i[_STILL_RUN] += 1
+        else:
+            st_i[_STILL_RUN] = 0
+        still_ok = st_i[_STILL_RUN] >= kp.still_n
+        if still_ok:
+            st_i[_HAVE_REF] = 1
+            st_i[_REF_N] = n
+            st_f[_I_REF] = st_f[_I_RUN]
+
+        if state == _CONTACT and n > st_i[_IC_I] + kp.max_gct_n:
+            state = _WAIT  # standing still after the landing: not a step
+            st_i[_HAVE_PREV_IC] = 0
+        if st_i[_RUN] == m and state == _IC_WAIT:
+            state = _SWING  # the swing only paused: keep its start and first end
+        elif st_i[_RUN] == m and state in (_WAIT, _CONTACT):
+            s = n - m + 1
+            if (
+                state == _CONTACT
+                and n_out < out.shape[0]
+                and _emit(ring, st_i, st_f, n, s, out, n_out, kp)
+            ):
+                n_out += 1
+            st_i[_S] = s
+            st_i[_SE_FIRST] = -1
+            state = _SWING
+        elif state == _SWING:
+            if not below:
+                st_i[_SE] = n
+                if st_i[_SE_FIRST] < 0:
+                    st_i[_SE_FIRST] = n
+                st_i[_DEADLINE] = n + kp.ic_after_max_n
+                state = _IC_WAIT
+        elif state == _IC_WAIT and (still_ok or n >= st_i[_DEADLINE]):
+            if _find_ic(ring, st_i, st_f, n, kp):
+                state = _CONTACT
+            else:
+                state = _WAIT  # the swing did not end in a landing
+                st_i[_HAVE_PREV_IC] = 0
+                st_i[_ALLOWED_FROM] = n + 1
+        st_i[_STATE] = state
+        st_i[_N] = n + 1
+    return n_out
+
+
+def reset_on_gap(st_i: np.ndarray, n_missing: int) -> None:
+    """``n_missing`` samples were lost: drop any step in progress, restart after a swing."""
+    if st_i[_STATE] in (_IC_WAIT, _CONTACT):
+        st_i[_DROPPED] += 1
+    st_i[_STATE] = _WAIT
+    st_i[_RUN] = 0
+    st_i[_STILL_RUN] = 0
+    st_i[_HAVE_PREV_IC] = 0
+    st_i[_HAVE_REF] = 0
+    st_i[_HAVE_PREV] = 0
+    st_i[_N] += n_missing
+
+
+def reset_on_flush(st_i: np.ndarray) -> None:
+    """End of stream: a contact without toe-off is standing still, not a step."""
+    st_i[_STATE] = _WAIT
+    st_i[_RUN] = 0
+    st_i[_HAVE_PREV_IC] = 0
+
+
+def dropped_steps(st_i: np.ndarray) -> int:
+    """Steps dropped because a gap overlapped them."""
+    return int(st_i[_DROPPED])
+
+
+def samples_seen(st_i: np.ndarray) -> int:
+    """Samples seen since the detector started, gaps included."""
+    return int(st_i[_N])

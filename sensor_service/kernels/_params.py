@@ -1,0 +1,152 @@
+"""Parameters of the gait event detector: user-facing (milliseconds, deg/s) and kernel (samples).
+
+Every default here is a *tuned default*, not a published constant: each one says where it comes
+from. They are all configurable through :class:`EventParams`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Final, NamedTuple
+
+from sensor_service.errors import ConfigError
+
+__all__ = ["G0_M_S2", "EventParams", "KernelParams", "compile_params", "ring_length"]
+
+#: Standard gravity (m/s²), used to express peaks in g and to recognise a still foot.
+G0_M_S2: Final = 9.80665
+
+
+class EventParams(NamedTuple):
+    """Tunable thresholds of the event detector. Units are in the names.
+
+    Defaults were chosen on the real gaitmap walking recording and the simulated running model
+    (``sensor_service.sim.gait``); see ``tests/kernels`` for the accuracy they reach.
+    """
+
+    #: A swing is pitch velocity below ``-swing_gyr_deg_s`` (toe rising, dorsiflexion direction).
+    #: Walking swing reaches about −300 deg/s (gaitmap sample), running −400…−1000 deg/s.
+    swing_gyr_deg_s: float = 100.0
+    #: ... sustained at least this long. A heel drop after a forefoot landing is shorter and is
+    #: anyway ignored inside a contact (see ``min_gct_ms``).
+    min_swing_ms: float = 40.0
+    #: The IC search window starts this long before the swing ends (pitch velocity back above
+    #: ``-swing_gyr_deg_s``): a rearfoot strike can land while the foot still rotates toe-up.
+    #: Kept short: on the real walking sample a mid-swing knock 60 ms before the swing end
+    #: would otherwise be taken for the landing.
+    ic_before_swing_end_ms: float = 30.0
+    #: The IC search window ends when the foot is still (see ``still_*``), or at the latest this
+    #: long after the swing ended (a runner who never rests the foot flat).
+    ic_after_swing_end_max_ms: float = 250.0
+    #: Still foot (foot flat, mid-stance): gyro norm below this and |acc| within ``still_acc_m_s2``
+    #: of 1 g, for ``still_ms``. It closes the IC search window and references the strike angle.
+    still_gyr_deg_s: float = 100.0
+    still_acc_m_s2: float = 4.0
+    still_ms: float = 20.0
+    #: A landing must show a peak |acc| of at least this (else the swing did not end in a contact).
+    impact_min_g: float = 1.5
+    #: Peak |acc| of the landing is taken over this long from the impact onset.
+    impact_peak_ms: float = 30.0
+    #: The landing shows as a sudden change of the acc vector and of the gyro vector (impact, foot
+    #: slap or heel drop). Per sample: |Δacc| + ``impact_gyr_weight`` · |Δgyr| (m/s² per deg/s).
+    impact_gyr_weight: float = 0.2
+    #: The landing is the first change in the IC window that reaches this fraction of the largest
+    #: change there (later, larger changes, e.g. the end of the foot slap, are not the contact) ...
+    impact_rise_frac: float = 0.5
+    #: ... and it starts where, walking back, the change falls below this fraction of it: that is
+    #: the last pre-impact sample ...
+    onset_rise_frac: float = 0.3
+    #: ... and IC lies this many samples after it (0.5: the middle of the sample interval in which
+    #: the impact starts).
+    onset_offset_samples: float = 0.5
+    #: Contact time bounds. Running contacts are 160–320 ms (brief); walking up to ~900 ms.
+    #: A contact longer than ``max_gct_ms`` is standing still, not a step.
+    min_gct_ms: float = 100.0
+    max_gct_ms: float = 1500.0
+    #: Strike angle is only reported when a still-foot reference is at most this old.
+    max_ref_age_ms: float = 3000.0
+    #: A sample counts as saturated when one acc axis reaches this fraction of the clip limit.
+    clip_frac: float = 0.999
+
+
+class KernelParams(NamedTuple):
+    """:class:`EventParams` converted to samples, as the numba kernel takes them."""
+
+    dt_s: float
+    swing_gyr_deg_s: float
+    min_swing_n: int
+    ic_before_n: int
+    ic_after_max_n: int
+    still_gyr_deg_s: float
+    still_acc_m_s2: float
+    still_n: int
+    impact_min_m_s2: float
+    impact_peak_n: int
+    impact_gyr_weight: float
+    impact_rise_frac: float
+    onset_rise_frac: float
+    onset_offset: float
+    min_gct_n: int
+    max_gct_n: int
+    max_ref_age_n: int
+    clip_m_s2: float  # <= 0: no clip detection
+    ring_mask: int
+
+
+def _n(ms: float, fs: float) -> int:
+    return round(ms * fs / 1000.0)
+
+
+def ring_length(params: EventParams, sampling_rate_hz: float) -> int:
+    """Power-of-two ring length covering every look-back the kernel makes."""
+    need_ms = max(
+        params.max_gct_ms + params.min_swing_ms,
+        params.ic_before_swing_end_ms + params.ic_after_swing_end_max_ms,
+    )
+    need = _n(need_ms, sampling_rate_hz) + 16
+    return 1 << max(6, math.ceil(math.log2(need)))
+
+
+def compile_params(
+    params: EventParams, sampling_rate_hz: float, clip_limit_m_s2: float | None
+) -> KernelParams:
+    """Validate ``params`` and convert them to samples at ``sampling_rate_hz``."""
+    fs = float(sampling_rate_hz)
+    if not (math.isfinite(fs) and 20.0 <= fs <= 10000.0):
+        raise ConfigError(f"sampling_rate_hz {sampling_rate_hz!r} must be within 20..10000 Hz")
+    for name, value in params._asdict().items():
+        if not (math.isfinite(value) and value >= 0):
+            raise ConfigError(f"EventParams.{name} = {value!r} must be a finite number ≥ 0")
+    if clip_limit_m_s2 is not None and not (math.isfinite(clip_limit_m_s2) and clip_limit_m_s2 > 0):
+        raise ConfigError(f"clip_limit_m_s2 {clip_limit_m_s2!r} must be a positive number or None")
+    kp = KernelParams(
+        dt_s=1.0 / fs,
+        swing_gyr_deg_s=float(params.swing_gyr_deg_s),
+        min_swing_n=max(2, _n(params.min_swing_ms, fs)),
+        ic_before_n=_n(params.ic_before_swing_end_ms, fs),
+        ic_after_max_n=max(1, _n(params.ic_after_swing_end_max_ms, fs)),
+        still_gyr_deg_s=float(params.still_gyr_deg_s),
+        still_acc_m_s2=float(params.still_acc_m_s2),
+        still_n=max(1, _n(params.still_ms, fs)),
+        impact_min_m_s2=float(params.impact_min_g) * G0_M_S2,
+        impact_peak_n=max(1, _n(params.impact_peak_ms, fs)),
+        impact_gyr_weight=float(params.impact_gyr_weight),
+        impact_rise_frac=float(params.impact_rise_frac),
+        onset_rise_frac=float(params.onset_rise_frac),
+        onset_offset=float(params.onset_offset_samples),
+        min_gct_n=max(1, _n(params.min_gct_ms, fs)),
+        max_gct_n=_n(params.max_gct_ms, fs),
+        max_ref_age_n=_n(params.max_ref_age_ms, fs),
+        clip_m_s2=-1.0
+        if clip_limit_m_s2 is None
+        else float(clip_limit_m_s2) * float(params.clip_frac),
+        ring_mask=ring_length(params, fs) - 1,
+    )
+    if kp.max_gct_n <= kp.min_gct_n:
+        raise ConfigError("EventParams.max_gct_ms must be longer than min_gct_ms")
+    for name in ("impact_rise_frac", "onset_rise_frac"):
+        if not 0.0 < getattr(kp, name) <= 1.0:
+            raise ConfigError(f"EventParams.{name} must be within (0, 1]")
+    if kp.onset_offset > 1.0:
+        raise ConfigError("EventParams.onset_offset_samples must be within 0..1")
+    return kp

@@ -1,0 +1,172 @@
+"""Slow, obvious NumPy reference of the gait event detector (batch only, no gaps).
+
+Same algorithm and same numbers as the numba kernel in ``_event_kernel.py``, written from the
+other side: per-sample features are whole-array NumPy expressions, and the state machine jumps
+from event to event with array searches instead of stepping sample by sample through a ring
+buffer. The tests check that both give the same steps; use this file to read the algorithm.
+The method and its sources are described in :mod:`sensor_service.kernels._event_kernel`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.typing import NDArray
+
+from sensor_service.kernels._params import G0_M_S2, EventParams, KernelParams, compile_params
+from sensor_service.kernels._steps import rows_to_steps
+
+__all__ = ["reference_detect_steps"]
+
+
+def _run_lengths(mask: NDArray[np.bool_]) -> NDArray[np.int64]:
+    """Length of the run of True ending at each sample (0 where False)."""
+    idx = np.arange(mask.size)
+    last_false = np.maximum.accumulate(np.where(mask, -1, idx))
+    return np.where(mask, idx - last_false, 0).astype(np.int64)
+
+
+def _first_window(below: NDArray[np.bool_], start: int, m: int) -> int:
+    """Last sample of the first run of ``m`` True samples starting at or after ``start``; -1."""
+    runs = _run_lengths(below[start:])
+    hit = np.flatnonzero(runs == m)
+    return -1 if hit.size == 0 else start + int(hit[0])
+
+
+def _onset(jerk: NDArray[np.float64], w0: int, w1: int, big_frac: float, frac: float) -> int:
+    """Last sample before the landing impact in the window ``[w0, w1]``; -1 if none.
+
+    ``jerk[k]`` is the change from sample k−1 to k. The first change of at least ``big_frac``
+    of the largest one in the window is the impact; walking back from it while the change stays
+    at least ``frac`` of it finds the first steep change, which starts from the returned sample.
+    """
+    steps = jerk[w0 + 1 : w1 + 1]  # steps[j] = change into sample w0 + j + 1
+    j_max = steps.max() if steps.size else 0.0
+    if j_max <= 0.0:
+        return -1
+    j = int(np.flatnonzero(steps >= big_frac * j_max)[0])
+    slow = np.flatnonzero(steps[: j + 1] < frac * steps[j])
+    first_steep = 0 if slow.size == 0 else int(slow[-1]) + 1
+    return w0 + first_steep  # the change steps[first_steep] starts from this sample
+
+
+def _parabolic_peak(y: NDArray[np.float64], k: int) -> float:
+    """Sub-sample offset of the peak at ``k`` from the parabola through k−1, k, k+1."""
+    y0, y1, y2 = y[k - 1], y[k], y[k + 1]
+    denom = y0 - 2.0 * y1 + y2
+    if denom >= 0.0:
+        return 0.0
+    return min(0.5, max(-0.5, 0.5 * (y0 - y2) / denom))
+
+
+def _detect(
+    acc: NDArray[np.float64], gyr: NDArray[np.float64], kp: KernelParams
+) -> NDArray[np.float64]:
+    dt = kp.dt_s
+    n_total = acc.shape[0]
+    g = gyr[:, 1]
+    a = np.sqrt(acc[:, 0] * acc[:, 0] + acc[:, 1] * acc[:, 1] + acc[:, 2] * acc[:, 2])
+    w = np.sqrt(gyr[:, 0] * gyr[:, 0] + gyr[:, 1] * gyr[:, 1] + gyr[:, 2] * gyr[:, 2])
+    # Landing "jerk": change of the acc vector plus weighted change of the gyro vector per sample
+    jerk = np.zeros(n_total)
+    if n_total > 1:
+        da = np.diff(acc, axis=0)
+        dw = np.diff(gyr, axis=0)
+        jerk[1:] = np.sqrt(
+            da[:, 0] * da[:, 0] + da[:, 1] * da[:, 1] + da[:, 2] * da[:, 2]
+        ) + kp.impact_gyr_weight * np.sqrt(
+            dw[:, 0] * dw[:, 0] + dw[:, 1] * dw[:, 1] + dw[:, 2] * dw[:, 2]
+        )
+    integral = np.cumsum(g * dt)  # foot pitch change, deg (plantar flexion positive)
+    if kp.clip_m_s2 > 0:
+        clip = np.any(np.abs(acc) >= kp.clip_m_s2, axis=1)
+    else:
+        clip = np.zeros(n_total, dtype=bool)
+    below = g < -kp.swing_gyr_deg_s
+    still = (w < kp.still_gyr_deg_s) & (np.abs(a - G0_M_S2) < kp.still_acc_m_s2)
+    still_ok = _run_lengths(still) >= kp.still_n
+
+    rows: list[list[float]] = []
+    m = kp.min_swing_n
+    cursor = 0  # first sample a swing run may count
+    contact = False
+    ic = ic_i = 0.0
+    peak_g = fsa = stride_ms = 0.0
+    prev_ic = math.nan
+    while True:
+        n_c = _first_window(below, cursor, m)
+        if n_c < 0:
+            break
+        s = n_c - m + 1
+        if contact and n_c > ic_i + kp.max_gct_n:
+            contact = False  # contact timed out earlier: standing still, not a step
+            prev_ic = math.nan
+        if contact:
+            lo, hi = int(ic_i) + kp.min_gct_n, s
+            k = lo + int(np.argmax(g[lo : hi + 1]))
+            if k > lo:  # a push-off peak at the range start: contact shorter than min_gct
+                to = k + _parabolic_peak(g, k)
+                clipped = bool(np.any(clip[int(ic_i) : min(math.ceil(to), n_c) + 1]))
+                gct_ms = (to - ic) * 1000.0 * dt
+                rows.append([ic, to, gct_ms, stride_ms, peak_g, fsa, float(clipped)])
+            contact = False
+        # swing until the pitch velocity comes back above the threshold; the IC window then
+        # closes on a still foot or at the deadline, unless the swing resumes first (a pause)
+        se_first = -1
+        sw = n_c
+        ended = False
+        while True:
+            after = np.flatnonzero(~below[sw + 1 :])
+            if after.size == 0:
+                ended = True
+                break
+            se = sw + 1 + int(after[0])
+            if se_first < 0:
+                se_first = se
+            deadline = se + kp.ic_after_max_n
+            still_hits = np.flatnonzero(still_ok[se + 1 : deadline + 1])
+            n_conf = deadline if still_hits.size == 0 else se + 1 + int(still_hits[0])
+            resumed = _first_window(below, se + 1, m)
+            if 0 <= resumed <= n_conf:
+                sw = resumed
+                continue
+            break
+        if ended or n_conf >= n_total:
+            break
+        w0 = max(s, se_first - kp.ic_before_n, n_conf - kp.ic_before_n - kp.ic_after_max_n)
+        k = _onset(jerk, w0, n_conf, kp.impact_rise_frac, kp.onset_rise_frac)
+        peak = -1.0 if k < 0 else float(np.max(a[k : min(k + kp.impact_peak_n, n_conf) + 1]))
+        if peak < kp.impact_min_m_s2:
+            prev_ic = math.nan  # no landing: wait for the next swing
+            cursor = n_conf + 1
+            continue
+        ic = k + kp.onset_offset
+        ic_i = math.floor(ic)
+        peak_g = peak / G0_M_S2
+        stride_ms = (ic - prev_ic) * 1000.0 * dt
+        prev_ic = ic
+        refs = np.flatnonzero(still_ok[: n_conf + 1])
+        fsa = math.nan
+        if refs.size and n_conf - int(refs[-1]) <= kp.max_ref_age_n:
+            hi_i = min(ic_i + 1, n_conf)
+            i_ic = integral[ic_i] + (ic - ic_i) * (integral[hi_i] - integral[ic_i])
+            fsa = -(i_ic - integral[refs[-1]])
+        contact = True
+        cursor = max(n_conf + 1, ic_i + kp.min_gct_n)
+    return np.asarray(rows, dtype=np.float64).reshape(-1, 7)
+
+
+def reference_detect_steps(
+    acc_m_s2: NDArray[np.float64],
+    gyr_deg_s: NDArray[np.float64],
+    *,
+    sampling_rate_hz: float,
+    params: EventParams | None = None,
+    clip_limit_m_s2: float | None = None,
+) -> NDArray[np.void]:
+    """Steps of one foot-frame recording, as ``detect_steps`` finds them (``STEP_DTYPE``)."""
+    kp = compile_params(params or EventParams(), sampling_rate_hz, clip_limit_m_s2)
+    acc = np.ascontiguousarray(acc_m_s2, dtype=np.float64)
+    gyr = np.ascontiguousarray(gyr_deg_s, dtype=np.float64)
+    return rows_to_steps(_detect(acc, gyr, kp))

@@ -1,0 +1,89 @@
+"""Simulated running (``sensor_service.sim.gait``): accuracy over strikes, rates, cadences.
+
+Run ``.venv/bin/pytest tests/kernels/test_kernel_running_sim.py -s`` to print the figures.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from kernel_eval import accuracy, sim_run
+
+from sensor_service.kernels import detect_steps
+from sensor_service.sim.gait import G_M_S2
+
+STRIKES = ("rearfoot", "midfoot", "forefoot")
+CLIP_G = 16.0
+
+
+@pytest.mark.parametrize("fs", [204.8, 400.0])
+@pytest.mark.parametrize("strike", STRIKES)
+def test_running_accuracy(strike: str, fs: float) -> None:
+    tp = fp = fn = 0
+    gct_err: list[np.ndarray] = []
+    fsa_err: list[np.ndarray] = []
+    for cadence, gct in ((150.0, 300.0), (175.0, 240.0), (200.0, 160.0)):
+        for side in ("left", "right"):
+            acc, gyr, sim = sim_run(
+                strike, sampling_rate_hz=fs, cadence_spm=cadence, gct_ms=gct, side=side
+            )
+            truth = sim.truth(side)
+            steps = detect_steps(acc, gyr, sampling_rate_hz=fs)
+            res = accuracy(steps["ic_idx"] / fs, steps["to_idx"] / fs, truth.ic_s, truth.to_s, 0.04)
+            tp, fp, fn = tp + res.tp, fp + res.fp, fn + res.fn
+            gct_err.append(res.gct_err_ms)
+            det_ic = steps["ic_idx"] / fs
+            for k, t_ic in enumerate(truth.ic_s):
+                j = int(np.argmin(np.abs(det_ic - t_ic)))
+                if abs(det_ic[j] - t_ic) < 0.04:
+                    fsa_err.append(
+                        np.array([steps["strike_angle_deg"][j] - truth.strike_angle_deg[k]])
+                    )
+    err = np.concatenate(gct_err)
+    fsa = np.concatenate(fsa_err)
+    f1 = 2 * tp / (2 * tp + fp + fn)
+    print(
+        f"\nsim {strike} {fs} Hz: F1 {f1:.4f} (TP {tp} FP {fp} FN {fn}); GCT bias "
+        f"{np.median(err):+.2f} ms, median |err| {np.median(np.abs(err)):.2f} ms, p95 |err| "
+        f"{np.percentile(np.abs(err), 95):.2f} ms; strike angle median |err| "
+        f"{np.nanmedian(np.abs(fsa)):.2f} deg"
+    )
+    assert f1 >= 0.99
+    assert np.median(np.abs(err)) <= 5.0
+    assert np.percentile(np.abs(err), 95) <= 10.0
+    assert np.nanmedian(np.abs(fsa)) <= 2.0
+
+
+@pytest.mark.parametrize("strike", STRIKES)
+def test_clipping_flagged(strike: str) -> None:
+    """70 g impacts on a ±16 g part saturate: those steps are flagged, and still detected."""
+    fs = 400.0
+    acc, gyr, sim = sim_run(strike, sampling_rate_hz=fs, impact_g=70.0, clip_g=CLIP_G)
+    truth = sim.truth("left")
+    steps = detect_steps(acc, gyr, sampling_rate_hz=fs, clip_limit_m_s2=CLIP_G * G_M_S2)
+    res = accuracy(steps["ic_idx"] / fs, steps["to_idx"] / fs, truth.ic_s, truth.to_s, 0.04)
+    assert res.f1 >= 0.99
+    assert np.median(np.abs(res.gct_err_ms)) <= 5.0
+    assert steps["clipped"].mean() >= 0.9
+    # peak |acc| of a clipped impact is at least the clip level on one axis
+    assert np.median(steps["peak_accel_g"]) >= CLIP_G * 0.99
+
+
+def test_no_clip_flag_without_saturation() -> None:
+    fs = 400.0
+    acc, gyr, _ = sim_run("midfoot", sampling_rate_hz=fs, impact_g=3.0)
+    steps = detect_steps(acc, gyr, sampling_rate_hz=fs, clip_limit_m_s2=CLIP_G * G_M_S2)
+    assert steps.size > 0
+    assert not steps["clipped"].any()
+
+
+def test_stride_time_matches_truth() -> None:
+    fs = 400.0
+    acc, gyr, sim = sim_run("rearfoot", sampling_rate_hz=fs)
+    truth = sim.truth("left")
+    steps = detect_steps(acc, gyr, sampling_rate_hz=fs)
+    assert np.isnan(steps["stride_ms"][0])
+    stride = steps["stride_ms"][1:]
+    truth_stride = np.diff(truth.ic_s) * 1000.0
+    assert stride.size == truth_stride.size
+    assert np.median(np.abs(stride - truth_stride)) <= 3.0
