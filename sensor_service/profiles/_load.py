@@ -219,7 +219,7 @@ def _parse(doc: dict[str, Any], path: Path, chk: _Checker) -> Profile | None:
     info = _parse_profile(chk, chk.table(doc, "profile"), path)
     discovery = _parse_discovery(chk, chk.table(doc, "discovery"))
     gatt = _parse_gatt(chk, chk.table(doc, "gatt"))
-    rates = _parse_rates(chk, chk.table(doc, "rates"))
+    rates = _parse_rates(chk, chk.table(doc, "rates", required=False))
     decoder = _parse_decoder(chk, chk.table(doc, "decoder"))
     params: dict[str, ParamValue] = {}
     if rates.default_hz is not None:
@@ -318,7 +318,7 @@ def _parse_gatt(chk: _Checker, t: dict[str, Any]) -> Gatt:
             other[key] = u
     info_parser = chk.get(s, t, "info_parser", str)
     if info_parser is not None:
-        from sensor_service.profiles._registry import INFO_PARSERS  # noqa: PLC0415 - cycle
+        from sensor_service.profiles._registry import INFO_PARSERS
 
         if info_parser not in INFO_PARSERS:
             chk.err(
@@ -456,7 +456,7 @@ def _parse_decoder(chk: _Checker, t: dict[str, Any]) -> DecoderSpec:
         chk.err(s, "give exactly one of `named` or a [decoder.layout] table")
         return DecoderSpec(named=named, params=MappingProxyType(params))
     if named is not None:
-        from sensor_service.profiles._registry import DECODERS  # noqa: PLC0415 - cycle
+        from sensor_service.profiles._registry import DECODERS
 
         if named not in DECODERS:
             chk.err(

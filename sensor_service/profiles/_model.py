@@ -461,7 +461,7 @@ class Profile:
         Raises:
             ConfigError: unknown parameter or invalid value.
         """
-        from sensor_service.profiles._registry import build_decoder  # noqa: PLC0415 - cycle
+        from sensor_service.profiles._registry import build_decoder
 
         return build_decoder(self, self.resolve_params(params))
 
@@ -470,7 +470,7 @@ class Profile:
 
         Empty when the profile has no info parser. Raises DecodeError for a bad info value.
         """
-        from sensor_service.profiles._registry import INFO_PARSERS  # noqa: PLC0415 - cycle
+        from sensor_service.profiles._registry import INFO_PARSERS
 
         if self.gatt.info_parser is None:
             return {}
