@@ -18,7 +18,7 @@ from sensor_service.kernels._event_kernel import (
     reset_on_gap,
     samples_seen,
 )
-from sensor_service.kernels._params import EventParams, compile_params
+from sensor_service.kernels._params import EventParams, compile_params, pack_params
 from sensor_service.kernels._steps import N_OUT_COLS, STEP_DTYPE, rows_to_steps
 
 __all__ = ["PLACEMENTS", "StepDetector", "detect_steps"]
@@ -28,8 +28,13 @@ PLACEMENTS: Final = ("foot",)
 _OUT_CAP: Final = 64  # rows kept for per-packet calls; larger blocks get a larger buffer
 
 
+_NO_STEPS: Final = np.empty(0, dtype=STEP_DTYPE)
+_NO_STEPS.setflags(write=False)
+
+
 def _empty_steps() -> NDArray[np.void]:
-    return np.empty(0, dtype=STEP_DTYPE)
+    """The shared, read-only empty result (most per-packet calls complete no step)."""
+    return _NO_STEPS
 
 
 class StepDetector:
@@ -62,6 +67,7 @@ class StepDetector:
         self.placement = placement
         self.params = params if params is not None else EventParams()
         self._kp = compile_params(self.params, self.sampling_rate_hz, clip_limit_m_s2)
+        self._kp_packed = pack_params(self._kp)
         self._ring = np.zeros((self._kp.ring_mask + 1, RING_COLS))
         self._st_i = np.zeros(FEED_STATE_I, dtype=np.int64)
         self._st_f = np.zeros(FEED_STATE_F)
@@ -96,7 +102,7 @@ class StepDetector:
         cap = n // self._kp.min_swing_n + 2
         if cap > out.shape[0]:
             out = np.empty((cap, N_OUT_COLS))
-        n_out = process_block(acc, gyr, self._ring, self._st_i, self._st_f, out, self._kp)
+        n_out = process_block(acc, gyr, self._ring, self._st_i, self._st_f, out, self._kp_packed)
         if n_out == 0:
             return _empty_steps()
         return rows_to_steps(out[:n_out])

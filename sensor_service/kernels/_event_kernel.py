@@ -106,6 +106,32 @@ _CONTACT = 3
 
 
 @njit(cache=True)
+def unpack_params(p: np.ndarray) -> KernelParams:
+    """Rebuild :class:`KernelParams` from :func:`~._params.pack_params` output."""
+    return KernelParams(
+        p[0],
+        p[1],
+        int(p[2]),
+        int(p[3]),
+        int(p[4]),
+        p[5],
+        p[6],
+        int(p[7]),
+        p[8],
+        int(p[9]),
+        p[10],
+        p[11],
+        p[12],
+        p[13],
+        int(p[14]),
+        int(p[15]),
+        int(p[16]),
+        p[17],
+        int(p[18]),
+    )
+
+
+@njit(cache=True)
 def _find_ic(
     ring: np.ndarray, st_i: np.ndarray, st_f: np.ndarray, n: int, kp: KernelParams
 ) -> bool:
@@ -209,9 +235,13 @@ def process_block(
     st_i: np.ndarray,
     st_f: np.ndarray,
     out: np.ndarray,
-    kp: KernelParams,
+    params: np.ndarray,
 ) -> int:
-    """Run the detector over ``acc``/``gyr`` (n, 3); write completed steps to ``out``; count."""
+    """Run the detector over ``acc``/``gyr`` (n, 3); write completed steps to ``out``; count.
+
+    ``params`` is :func:`~._params.pack_params` of the :class:`KernelParams`.
+    """
+    kp = unpack_params(params)
     mask = kp.ring_mask
     m = kp.min_swing_n
     n_out = 0

@@ -9,9 +9,19 @@ from __future__ import annotations
 import math
 from typing import Final, NamedTuple
 
+import numpy as np
+from numpy.typing import NDArray
+
 from sensor_service.errors import ConfigError
 
-__all__ = ["G0_M_S2", "EventParams", "KernelParams", "compile_params", "ring_length"]
+__all__ = [
+    "G0_M_S2",
+    "EventParams",
+    "KernelParams",
+    "compile_params",
+    "pack_params",
+    "ring_length",
+]
 
 #: Standard gravity (m/s²), used to express peaks in g and to recognise a still foot.
 G0_M_S2: Final = 9.80665
@@ -150,3 +160,12 @@ def compile_params(
     if kp.onset_offset > 1.0:
         raise ConfigError("EventParams.onset_offset_samples must be within 0..1")
     return kp
+
+
+def pack_params(kp: KernelParams) -> NDArray[np.float64]:
+    """``kp`` as a float64 array in field order (integers are exact): a cheap kernel argument.
+
+    Passing a NamedTuple to a numba function costs about 0.6 µs per call for unboxing; an array
+    costs almost nothing, and the kernel rebuilds the NamedTuple from it.
+    """
+    return np.array([float(v) for v in kp], dtype=np.float64)

@@ -8,6 +8,8 @@ from kernel_eval import sim_run
 
 from sensor_service.errors import ConfigError
 from sensor_service.kernels import STEP_DTYPE, EventParams, StepDetector, detect_steps
+from sensor_service.kernels._event_kernel import unpack_params
+from sensor_service.kernels._params import compile_params, pack_params
 
 
 def test_step_dtype_fields() -> None:
@@ -79,3 +81,10 @@ def test_samples_seen_counts_gaps() -> None:
     det.feed(np.zeros((3, 3)), np.zeros((3, 3)))
     assert det.samples_seen == 18
     assert det.dropped_steps == 0
+
+
+def test_packed_params_round_trip() -> None:
+    kp = compile_params(EventParams(), 833.0, 156.9)
+    back = unpack_params(pack_params(kp))
+    assert tuple(back) == tuple(kp)
+    assert [type(v) for v in back] == [type(v) for v in kp]
