@@ -115,10 +115,16 @@ class IngestWorker:
     async def run(self, stop: asyncio.Event) -> None:
         async with InfluxClient(url=self._influx_url, database=self._database) as influx:
             await influx.ensure_database()
-            flusher = asyncio.create_task(self._flush_loop(influx, stop), name="ingest-flush")
+            # The flusher ends once receiving has ended (stop, or a fatal error) and the buffer
+            # is written.
+            received_all = asyncio.Event()
+            flusher = asyncio.create_task(
+                self._flush_loop(influx, received_all), name="ingest-flush"
+            )
             try:
                 await self._receive_loop(stop)
             finally:
+                received_all.set()
                 self._have_data.set()
                 await flusher
 

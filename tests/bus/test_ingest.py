@@ -101,13 +101,15 @@ async def test_malformed_messages_go_to_the_dead_letter_topic(
     mqtt_url: str, ingest: IngestWorker, payload: bytes, reason: str
 ) -> None:
     target = parse_mqtt_url(mqtt_url)
+    athlete = f"a{uuid.uuid4().hex[:8]}"
+    name = topic("steps", athlete, f"{athlete}-left")  # unique: no letter of another test
     async with aiomqtt.Client(target.hostname, target.port) as client:
         await client.subscribe(DEAD_LETTER_TOPIC, qos=1)
-        await client.publish("footpod/v1/ana/ana-left/steps", payload, qos=1)
+        await client.publish(name, payload, qos=1)
         async with asyncio.timeout(10):
             async for message in client.messages:
                 letter = json.loads(message.payload)  # type: ignore[arg-type]
-                if letter["topic"] == "footpod/v1/ana/ana-left/steps":
+                if letter["topic"] == name:
                     break
     assert reason in letter["reason"]
     assert ingest.counters.rejected >= 1
