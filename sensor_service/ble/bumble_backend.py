@@ -72,6 +72,7 @@ __all__ = [
     "BumbleScanner",
     "VirtualLink",
     "advertising_data",
+    "close_bumble_hosts",
     "create_virtual_peripheral",
     "inject_disconnect",
     "new_virtual_address",
@@ -303,6 +304,25 @@ class _Central:
                 await self.device.start_scanning(filter_duplicates=False)
             self.scanners.add(scanner)
 
+    async def close(self) -> None:
+        """Stop scanning, take every virtual peripheral off the link, release the transport."""
+        self.scanners.clear()
+        with contextlib.suppress(Exception):
+            if self.device.is_scanning:
+                await self.device.stop_scanning()
+        for connection in list(self.device.connections.values()):
+            with contextlib.suppress(Exception):
+                await connection.disconnect()
+        if self.link is not None:
+            link = VirtualLink(self)
+            for device in list(self.peripherals):
+                await link.remove_device(device)
+        with contextlib.suppress(Exception):
+            await self.device.power_off()
+        if self.transport is not None:
+            with contextlib.suppress(Exception):
+                await self.transport.close()
+
     async def remove_scanner(self, scanner: BumbleScanner) -> None:
         async with self.scan_lock:
             if scanner not in self.scanners:
@@ -362,6 +382,25 @@ async def _central(transport: str | None = None) -> _Central:
         task = loop.create_task(_create_central(key))
         per_loop[key] = task
     return await asyncio.shield(task)
+
+
+async def close_bumble_hosts() -> None:
+    """Close the virtual link and any bumble transports of the running event loop.
+
+    bumble objects hold their loop, so the per-loop registry keeps a loop alive until this
+    is called; call it when a long-lived process retires a loop (test fixtures, shutdown).
+    The next use on the loop starts afresh.
+    """
+    per_loop = _centrals.pop(asyncio.get_running_loop(), None) or {}
+    for task in per_loop.values():
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+            continue
+        if task.cancelled() or task.exception() is not None:
+            continue
+        await task.result().close()
 
 
 class VirtualLink:

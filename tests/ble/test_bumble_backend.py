@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import struct
 import time
+from collections.abc import AsyncIterator
 
 import numpy as np
 import pytest
@@ -20,6 +21,7 @@ from sensor_service.ble.bumble_backend import (
     BumbleClient,
     BumbleScanner,
     advertising_data,
+    close_bumble_hosts,
     inject_disconnect,
     new_virtual_address,
     virtual_link,
@@ -35,6 +37,13 @@ from sensor_service.sim.footpod_codec import (
 from sensor_service.sim.pod_peripheral import SimulatedPod
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(autouse=True)
+async def _fresh_virtual_link() -> AsyncIterator[None]:
+    """Each test gets its own link; tear it down so the test's event loop can be freed."""
+    yield
+    await close_bumble_hosts()
 
 
 class _Still:
@@ -219,6 +228,23 @@ async def test_one_link_per_loop_and_unique_addresses() -> None:
     assert len(addresses) == 100
     with pytest.raises(BleLinkError, match="already on the virtual link"):
         await first.add_device(name="dup", address=str(first.central.random_address))
+
+
+async def test_close_bumble_hosts_takes_pods_off_and_starts_afresh() -> None:
+    pod = _pod("footpod-k2-left")
+    await pod.start()
+    link = await virtual_link()
+    client = BleakClient(pod.address, backend=BumbleClient, timeout=2.0)
+    await client.connect()
+    await close_bumble_hosts()
+    assert not client.is_connected
+    assert len(link.link.controllers) == 1  # only the old central is left on the old link
+    fresh = await virtual_link()
+    assert fresh.central is not link.central
+    found = await BleakScanner.find_device_by_name(
+        "footpod-k2-left", timeout=0.3, backend=BumbleScanner
+    )
+    assert found is None
 
 
 def test_advertising_data_fits_legacy_or_fails() -> None:

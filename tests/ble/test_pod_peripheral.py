@@ -15,10 +15,17 @@ import numpy as np
 import pytest
 from bleak import BleakClient
 
-from sensor_service.ble.bumble_backend import BumbleClient, inject_disconnect
+from sensor_service.ble.bumble_backend import BumbleClient, close_bumble_hosts, inject_disconnect
 from sensor_service.sim.pod_peripheral import SimulatedPod
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(autouse=True)
+async def _fresh_virtual_link() -> AsyncIterator[None]:
+    """Each test gets its own link; tear it down so the test's event loop can be freed."""
+    yield
+    await close_bumble_hosts()
 
 DATA = "0ef60001-2b12-490a-92a0-97c5dde92234"
 INFO = "0ef60002-2b12-490a-92a0-97c5dde92234"
