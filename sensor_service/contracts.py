@@ -27,9 +27,11 @@ __all__ = [
     "STEP_FIELDS",
     "STEP_TAGS",
     "TOPIC_ROOT",
+    "Placement",
     "PodStatus",
     "Point",
     "RunEvent",
+    "Side",
     "StepRecord",
     "StepsBatch",
     "parse_pod_status",
@@ -249,7 +251,7 @@ def parse_steps_batch(obj: object, *, topic_athlete: str, topic_pod: str) -> Ste
         raise PayloadError(f"{where}: {exc}") from exc
     raw_steps = _require(obj, "steps", list, where)
     steps = tuple(_parse_step(s, f"{where} step {i}") for i, s in enumerate(raw_steps))
-    return StepsBatch(athlete, pod, side, placement, run, steps)  # type: ignore[arg-type]
+    return StepsBatch(athlete, pod, side, placement, run, steps)
 
 
 POD_STATES: Final = ("connected", "reconnecting", "lost", "stopped")
@@ -349,7 +351,7 @@ def parse_run_event(obj: object, *, topic_athlete: str) -> RunEvent:
     return RunEvent(
         athlete=athlete,
         run=run,
-        event=event,  # type: ignore[arg-type]
+        event=event,
         ts_ns=_require(obj, "ts_ns", int, where),
         steps=_require(obj, "steps", int, where),
     )

@@ -21,8 +21,10 @@ import numpy as np
 from sensor_service.ble.reader import PodReader
 from sensor_service.bus.publisher import MqttPublisher
 from sensor_service.contracts import (
+    Placement,
     PodStatus,
     RunEvent,
+    Side,
     StepRecord,
     StepsBatch,
     topic,
@@ -45,8 +47,8 @@ class PodSpec:
 
     pod: str
     ble_name: str
-    side: str
-    placement: str = "foot"
+    side: Side
+    placement: Placement = "foot"
 
     def __post_init__(self) -> None:
         validate_id("pod", self.pod)
@@ -177,7 +179,7 @@ class AthleteSession:
                 spec.side,
                 spec.placement,
                 self.run,
-                tuple(records),  # type: ignore[arg-type]
+                tuple(records),
             )
             await pub.publish(steps_topic, batch.to_json())
             result.steps_published += len(records)

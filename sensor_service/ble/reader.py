@@ -187,7 +187,7 @@ class PodReader:
         if mtu < gatt.min_mtu:
             raise PodUnavailableError(
                 f"pod {self.name}: ATT MTU {mtu} < {gatt.min_mtu} needed by profile "
-                f"{self.profile.info.name}; notifications would be truncated"
+                f"{self.profile.profile.name}; notifications would be truncated"
             )
         if gatt.info is not None and gatt.info_parser == "footpod_info":
             info = parse_footpod_info(bytes(await client.read_gatt_char(gatt.info)))

@@ -48,6 +48,7 @@ _HEEL: Final = np.array([0.0, 0.0])
 _BALL: Final = np.array([0.18, 0.0])
 _SENSOR: Final = np.array([0.12, 0.06])
 _H_S: Final = 1e-4  # step of the numerical derivatives (s)
+_Num = NDArray[np.float64] | float
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -98,10 +99,10 @@ def _hermite(
     t: NDArray[np.float64],
     t0: NDArray[np.float64],
     t1: NDArray[np.float64],
-    p0: NDArray[np.float64],
-    p1: NDArray[np.float64],
-    v0: NDArray[np.float64],
-    v1: NDArray[np.float64],
+    p0: _Num,
+    p1: _Num,
+    v0: _Num,
+    v1: _Num,
 ) -> NDArray[np.float64]:
     """Cubic Hermite segment value at ``t`` (all arrays broadcast)."""
     dt = t1 - t0
@@ -189,7 +190,9 @@ class GaitSimulator:
             heel_off = ic + 0.55 * gct
             heel_off[0] = to[0] - 0.45 * gct[0]
             heel_off[-1] = np.inf
-            ground = np.arange(len(idx)) * stride_m + (0.0 if side == "left" else stride_m / 2)
+            ground = np.arange(len(idx), dtype=np.float64) * stride_m + (
+                0.0 if side == "left" else stride_m / 2
+            )
             feet[side] = _Foot(
                 ic_s=ic,
                 to_s=to,
