@@ -107,3 +107,22 @@ def test_demo_unreachable_broker_fails_fast_and_clearly(influx_db: tuple[str, st
     assert "MQTT broker" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert os.environ.get("PYTEST_CURRENT_TEST")
+
+
+def test_demo_unreachable_influxdb_is_a_clear_error(mqtt_url: str) -> None:
+    from sensor_service.services import free_port
+
+    port = free_port()
+    proc = _footpod(
+        "demo",
+        "--minutes",
+        "0.1",
+        "--mqtt-url",
+        mqtt_url,
+        "--influx-url",
+        f"http://127.0.0.1:{port}",
+        timeout_s=90,
+    )
+    assert proc.returncode != 0
+    assert "InfluxDB" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -1,0 +1,44 @@
+"""A malformed notification is counted and logged, never fatal, and leaves no gap behind."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+from sensor_service.ble.reader import PodReader, reconnect_delay_s
+from sensor_service.profiles import encode_footpod_data, load_profile
+
+
+def _packet(seq: int, t_us: int, n: int = 19) -> bytes:
+    raw = np.zeros((n, 3), dtype=np.int16)
+    raw[:, 2] = 2048  # 1 g on z
+    return encode_footpod_data(seq, t_us, raw, raw * 0)
+
+
+@pytest.mark.parametrize("garbage", [b"", b"\x01", b"\x02" + bytes(19), bytes(8), b"\x01" * 21])
+def test_bad_packets_are_counted_by_reason_and_skipped(
+    garbage: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    reader = PodReader(profile=load_profile("footpod-imu-v1"), name="footpod-x")
+    decoder = reader.profile.make_decoder()
+    first = reader._handle(decoder, 100.0, _packet(0, 0))
+    with caplog.at_level(logging.WARNING):
+        assert reader._handle(decoder, 100.05, garbage) is None
+    second = reader._handle(decoder, 100.1, _packet(1, round(19 / 416 * 1e6)))
+    assert first is not None
+    assert second is not None
+    assert reader.counters.decode_errors == 1
+    assert sum(reader.counters.decode_error_reasons.values()) == 1
+    assert "undecodable packet" in caplog.text
+    assert second.first_index == 19
+    assert second.gap_samples == 0
+    assert np.allclose(second.acc_m_s2[:, 2], 9.80665)
+
+
+def test_programming_errors_are_not_retried() -> None:
+    assert reconnect_delay_s(0, TypeError("bug")) < 0
+    delays = [reconnect_delay_s(a, TimeoutError()) for a in range(20)]
+    assert all(0 < d <= 10.0 for d in delays)
+    assert max(delays[10:]) > max(delays[:2])
