@@ -220,7 +220,9 @@ def _parse(doc: dict[str, Any], path: Path, chk: _Checker) -> Profile | None:
     discovery = _parse_discovery(chk, chk.table(doc, "discovery"))
     gatt = _parse_gatt(chk, chk.table(doc, "gatt"))
     rates = _parse_rates(chk, chk.table(doc, "rates", required=False))
+    before = len(chk.errors)
     decoder = _parse_decoder(chk, chk.table(doc, "decoder"))
+    decoder_ok = len(chk.errors) == before
     params: dict[str, ParamValue] = {}
     if rates.default_hz is not None:
         params["sampling_rate_hz"] = rates.default_hz
@@ -231,7 +233,7 @@ def _parse(doc: dict[str, Any], path: Path, chk: _Checker) -> Profile | None:
     timestamps = _parse_timestamps(chk, chk.table(doc, "timestamps"))
     mounting = _parse_mounting(chk, chk.table(doc, "mounting"))
     caps = _parse_capabilities(chk, chk.table(doc, "capabilities"))
-    _cross_check(chk, decoder, timestamps, caps, rates)
+    _cross_check(chk, decoder if decoder_ok else None, timestamps, caps, rates)
     if chk.errors:
         return None
     return Profile(
@@ -472,6 +474,7 @@ def _parse_decoder(chk: _Checker, t: dict[str, Any]) -> DecoderSpec:
         return DecoderSpec(named=named, params=MappingProxyType(params))
     assert layout is not None
     ls = f"{s}.layout"
+    before = len(chk.errors)
     chk.unknown(
         ls, layout, ("header", "sample", "min_samples", "max_samples", "expect", "flag_bits")
     )
@@ -480,8 +483,9 @@ def _parse_decoder(chk: _Checker, t: dict[str, Any]) -> DecoderSpec:
     if "sample" not in layout:
         chk.err(f"{ls}.sample", "missing key")
     names = {n for n, _ in sample}
+    fields_ok = len(chk.errors) == before
     for group in (_ACC_FIELDS, _GYRO_FIELDS):
-        if names & set(group) and not set(group) <= names:
+        if fields_ok and names & set(group) and not set(group) <= names:
             chk.err(f"{ls}.sample", f"give all of {', '.join(group)} or none")
     header_names = {n for n, _ in header}
     for role in ("seq", "tick", "flags"):
@@ -629,12 +633,12 @@ def _parse_capabilities(chk: _Checker, t: dict[str, Any]) -> Capabilities:
 
 
 def _cross_check(
-    chk: _Checker, decoder: DecoderSpec, ts: Timestamps, caps: Capabilities, rates: Rates
+    chk: _Checker, decoder: DecoderSpec | None, ts: Timestamps, caps: Capabilities, rates: Rates
 ) -> None:
     if (caps.acc or caps.gyro) and rates.default_hz is None:
         chk.err("rates.default_hz", "missing key (an IMU pod needs a nominal rate)")
-    if decoder.named is not None or not decoder.sample:
-        return
+    if decoder is None or decoder.named is not None or not decoder.sample:
+        return  # a broken decoder section is reported already
     header = dict(decoder.header)
     sample = {n for n, _ in decoder.sample}
     if caps.acc and not set(_ACC_FIELDS) <= sample:
