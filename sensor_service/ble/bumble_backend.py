@@ -108,6 +108,7 @@ for _name in ("bumble", "bumble.device", "bumble.host", "bumble.controller", "bu
     logging.getLogger(_name).setLevel(logging.WARNING)
 
 _address_counter = itertools.count(1)
+logger = logging.getLogger(__name__)
 
 
 class BleLinkError(FootpodError, RuntimeError):
@@ -286,6 +287,8 @@ class _Central:
     scan_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     scanners: set[BumbleScanner] = field(default_factory=set)
     peripherals: dict[Device, VirtualController] = field(default_factory=dict)
+    seen_addresses: dict[str, hci.Address] = field(default_factory=dict)
+    """Typed (public / random) address of every advertiser seen, by address string."""
 
     def __post_init__(self) -> None:
         self.device.on(self.device.EVENT_ADVERTISEMENT, self._on_advertisement)
@@ -295,6 +298,7 @@ class _Central:
             return
         name, data = _parse_advertisement(adv)
         address = _address_str(adv.address)
+        self.seen_addresses[address] = adv.address
         for scanner in list(self.scanners):
             scanner._on_advertisement(address, name, data, adv)
 
@@ -584,6 +588,11 @@ class BumbleClient(BaseBleakClient):
             if isinstance(address_or_ble_device, BLEDevice) and address_or_ble_device.name
             else self.address.replace(":", "-")
         )
+        self._typed_address: hci.Address | None = None
+        if isinstance(address_or_ble_device, BLEDevice) and isinstance(
+            address_or_ble_device.details, Advertisement
+        ):
+            self._typed_address = address_or_ble_device.details.address
         self._connection: Connection | None = None
         self._peer: Peer | None = None
         self._subscribers: dict[int, Callable[[bytes], None]] = {}
@@ -613,11 +622,17 @@ class BumbleClient(BaseBleakClient):
             TimeoutError: if the peripheral did not answer within the timeout.
             BleakError: if the controller refused or the link failed during setup.
         """
+        if pair:
+            logger.info("bumble backend: pairing is not supported, connecting without it")
         timeout = float(kwargs.get("timeout", self._timeout))
         central = await _central(self._transport)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        address = _le_address(self.address)
+        # A scan tells public from random addresses; unknown strings are taken as random
+        # (what pods and the virtual link use).
+        address = self._typed_address or central.seen_addresses.get(self.address)
+        if address is None:
+            address = _le_address(self.address)
         async with central.connect_lock:
             connection = await self._connect_le(central.device, address, timeout)
         try:
