@@ -13,6 +13,8 @@ four-state machine: WAIT → SWING → IC_WAIT → CONTACT → (SWING ...).
   segment on the medio-lateral gyro). A swing is ``g < -swing_gyr_deg_s`` held for
   ``min_swing_ms``. Nothing is a step unless a swing precedes it, so standing still at the start
   or end of a run never yields a step.
+* **Landing jerk.** ``|acc[k] − acc[k−L]| + w·|gyr[k] − gyr[k−L]|`` with a lag ``L`` of about
+  ``jerk_lag_ms`` (5 ms), so that smooth changes weigh the same at 100 Hz and at 833 Hz.
 * **Initial contact (IC).** After the swing ends (``g`` back above the threshold) the kernel
   looks for the landing in a window from ``ic_before_swing_end_ms`` before the swing end until
   the foot is still (gyro norm small and ``|acc|`` ≈ 1 g, the foot-flat / zero-velocity phase) or
@@ -77,7 +79,7 @@ _HAVE_PREV_IC = 9
 _HAVE_REF = 10
 _REF_N = 11
 _DROPPED = 12
-_HAVE_PREV = 13  # previous sample available for the jerk
+_HAVE_PREV = 13  # consecutive samples since start or gap (the jerk needs jerk_lag_n of them)
 _SE_FIRST = 14  # first swing end since the swing started (-1: none yet)
 FEED_STATE_I = 15
 # --- float state (st_f)
@@ -88,16 +90,17 @@ _PEAK_G = 3
 _FSA = 4
 _STRIDE_MS = 5
 _PREV_IC = 6
-_PREV_ACC = 7  # 7..9
-_PREV_GYR = 10  # 10..12
-FEED_STATE_F = 13
+FEED_STATE_F = 7
 # --- ring columns
 _R_G = 0
 _R_A = 1
 _R_JERK = 2
 _R_CLIP = 3
 _R_INT = 4
-RING_COLS = 5
+_R_AX = 5  # 5..7: acc x, y, z
+_R_GX = 8
+_R_GZ = 9
+RING_COLS = 10
 # --- machine states
 _WAIT = 0
 _SWING = 1
@@ -128,6 +131,7 @@ def unpack_params(p: np.ndarray) -> KernelParams:
         int(p[16]),
         p[17],
         int(p[18]),
+        int(p[19]),
     )
 
 
@@ -252,23 +256,18 @@ def process_block(
         a = math.sqrt(ax * ax + ay * ay + az * az)
         w = math.sqrt(gx * gx + gy * gy + gz * gz)
         jerk = 0.0
-        if st_i[_HAVE_PREV]:
-            d0 = ax - st_f[_PREV_ACC]
-            d1 = ay - st_f[_PREV_ACC + 1]
-            d2 = az - st_f[_PREV_ACC + 2]
-            e0 = gx - st_f[_PREV_GYR]
-            e1 = gy - st_f[_PREV_GYR + 1]
-            e2 = gz - st_f[_PREV_GYR + 2]
+        if st_i[_HAVE_PREV] >= kp.jerk_lag_n:
+            old = (n - kp.jerk_lag_n) & mask
+            d0 = ax - ring[old, _R_AX]
+            d1 = ay - ring[old, _R_AX + 1]
+            d2 = az - ring[old, _R_AX + 2]
+            e0 = gx - ring[old, _R_GX]
+            e1 = gy - ring[old, _R_G]
+            e2 = gz - ring[old, _R_GZ]
             jerk = math.sqrt(d0 * d0 + d1 * d1 + d2 * d2) + kp.impact_gyr_weight * math.sqrt(
                 e0 * e0 + e1 * e1 + e2 * e2
             )
-        st_f[_PREV_ACC] = ax
-        st_f[_PREV_ACC + 1] = ay
-        st_f[_PREV_ACC + 2] = az
-        st_f[_PREV_GYR] = gx
-        st_f[_PREV_GYR + 1] = gy
-        st_f[_PREV_GYR + 2] = gz
-        st_i[_HAVE_PREV] = 1
+        st_i[_HAVE_PREV] = min(st_i[_HAVE_PREV] + 1, 1 << 30)
         st_f[_I_RUN] = st_f[_I_RUN] + gy * kp.dt_s
         clip = 0.0
         c = kp.clip_m_s2
@@ -280,6 +279,11 @@ def process_block(
         ring[slot, _R_JERK] = jerk
         ring[slot, _R_CLIP] = clip
         ring[slot, _R_INT] = st_f[_I_RUN]
+        ring[slot, _R_AX] = ax
+        ring[slot, _R_AX + 1] = ay
+        ring[slot, _R_AX + 2] = az
+        ring[slot, _R_GX] = gx
+        ring[slot, _R_GZ] = gz
 
         state = st_i[_STATE]
         below = gy < -kp.swing_gyr_deg_s

@@ -60,6 +60,8 @@ class EventParams(NamedTuple):
     #: The landing shows as a sudden change of the acc vector and of the gyro vector (impact, foot
     #: slap or heel drop). Per sample: |Δacc| + ``impact_gyr_weight`` · |Δgyr| (m/s² per deg/s).
     impact_gyr_weight: float = 0.2
+    #: ... with the changes taken over this lag (at least one sample).
+    jerk_lag_ms: float = 5.0
     #: The landing is the first change in the IC window that reaches this fraction of the largest
     #: change there (later, larger changes, e.g. the end of the foot slap, are not the contact) ...
     impact_rise_frac: float = 0.5
@@ -101,6 +103,7 @@ class KernelParams(NamedTuple):
     max_ref_age_n: int
     clip_m_s2: float  # <= 0: no clip detection
     ring_mask: int
+    jerk_lag_n: int
 
 
 def _n(ms: float, fs: float) -> int:
@@ -151,6 +154,7 @@ def compile_params(
         if clip_limit_m_s2 is None
         else float(clip_limit_m_s2) * float(params.clip_frac),
         ring_mask=ring_length(params, fs) - 1,
+        jerk_lag_n=max(1, _n(params.jerk_lag_ms, fs)),
     )
     if kp.max_gct_n <= kp.min_gct_n:
         raise ConfigError("EventParams.max_gct_ms must be longer than min_gct_ms")

@@ -29,7 +29,7 @@ def test_reference_walking(gaitmap_foot: tuple[str, GaitmapFoot]) -> None:
     assert_same_steps(got, ref)
 
 
-@pytest.mark.parametrize("fs", [204.8, 400.0])
+@pytest.mark.parametrize("fs", [104.0, 204.8, 416.0, 833.0])
 @pytest.mark.parametrize("strike", ["rearfoot", "midfoot", "forefoot"])
 def test_reference_running(strike: str, fs: float) -> None:
     acc, gyr, _ = sim_run(strike, sampling_rate_hz=fs, impact_g=70.0, clip_g=16.0)

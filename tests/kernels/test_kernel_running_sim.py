@@ -16,7 +16,7 @@ STRIKES = ("rearfoot", "midfoot", "forefoot")
 CLIP_G = 16.0
 
 
-@pytest.mark.parametrize("fs", [204.8, 400.0])
+@pytest.mark.parametrize("fs", [104.0, 204.8, 416.0, 833.0])
 @pytest.mark.parametrize("strike", STRIKES)
 def test_running_accuracy(strike: str, fs: float) -> None:
     tp = fp = fn = 0
@@ -48,7 +48,9 @@ def test_running_accuracy(strike: str, fs: float) -> None:
         f"{np.percentile(np.abs(err), 95):.2f} ms; strike angle median |err| "
         f"{np.nanmedian(np.abs(fsa)):.2f} deg"
     )
-    assert f1 >= 0.99
+    # Below 200 Hz the 45 Hz impact transient is barely sampled (Bailey & Harle 2014 advise
+    # ≥ 250 Hz): a few landings are then taken from the late-swing signal instead.
+    assert f1 >= (0.99 if fs >= 200.0 else 0.98)
     assert np.median(np.abs(err)) <= 5.0
     assert np.percentile(np.abs(err), 95) <= 10.0
     assert np.nanmedian(np.abs(fsa)) <= 2.0
