@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -180,3 +181,26 @@ def test_mounting_rotation_is_proper():
     r = load_profile("footpod-imu-v1").mounting.rotation()
     np.testing.assert_array_equal(r, np.eye(3))
     assert np.linalg.det(r) == 1
+
+
+def _dotted_keys(table: dict, prefix: str = "") -> set[str]:
+    keys: set[str] = set()
+    for key, value in table.items():
+        keys.add(key)
+        if isinstance(value, dict) and key not in ("other", "expect", "flag_bits", "params"):
+            keys |= _dotted_keys(value, f"{prefix}{key}.")
+        elif isinstance(value, list) and value and isinstance(value[0], dict):
+            for item in value:
+                keys |= set(item)
+    return keys
+
+
+def test_readme_documents_every_key_used_by_the_shipped_profiles():
+    readme = (REPO / "firmware_profiles" / "README.md").read_text()
+    for path in sorted((REPO / "firmware_profiles").glob("*.toml")):
+        keys = _dotted_keys(tomllib.loads(path.read_text()))
+        missing = sorted(
+            k for k in keys if not re.search(rf"`[^`\n]*\b{re.escape(k)}\b[^`\n]*`", readme)
+        )
+        assert not missing, f"{path.name}: README.md does not document {missing}"
+        assert path.stem in readme
