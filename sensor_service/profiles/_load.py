@@ -51,7 +51,7 @@ PROFILES_DIR_ENV: Final = "FOOTPOD_PROFILES_DIR"
 
 _NAME_RE: Final = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 _FIELD_RE: Final = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*):([a-z0-9]+)$")
-_BLUETOOTH_BASE: Final = "-0000-1000-8000-00805f9a34fb"
+_BLUETOOTH_BASE: Final = "-0000-1000-8000-00805f9b34fb"
 _GATT_ROLES: Final = ("data", "info", "control", "battery")
 _ACC_FIELDS: Final = ("ax", "ay", "az")
 _GYRO_FIELDS: Final = ("gx", "gy", "gz")

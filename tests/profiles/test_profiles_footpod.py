@@ -31,8 +31,8 @@ def test_fixed_uuids(profile):
     assert profile.gatt.data == "0ef60001-2b12-490a-92a0-97c5dde92234"
     assert profile.gatt.info == "0ef60002-2b12-490a-92a0-97c5dde92234"
     assert profile.gatt.control == "0ef60003-2b12-490a-92a0-97c5dde92234"
-    assert profile.gatt.battery == "00002a19-0000-1000-8000-00805f9a34fb"
-    assert profile.gatt.battery_service == "0000180f-0000-1000-8000-00805f9a34fb"
+    assert profile.gatt.battery == "00002a19-0000-1000-8000-00805f9b34fb"
+    assert profile.gatt.battery_service == "0000180f-0000-1000-8000-00805f9b34fb"
     assert profile.discovery.service_uuids == (SERVICE,)
     assert profile.discovery.name_patterns == ("footpod-*",)
 

@@ -158,8 +158,10 @@ def test_load_all_collects_errors(tmp_path):
 
 
 def test_normalize_uuid():
-    assert normalize_uuid("0x180F") == "0000180f-0000-1000-8000-00805f9a34fb"
-    assert normalize_uuid("2A19") == "00002a19-0000-1000-8000-00805f9a34fb"
+    # the Bluetooth Base UUID (Core spec Vol 3 Part B 2.5.1)
+    assert normalize_uuid("0000") == "00000000-0000-1000-8000-00805f9b34fb"
+    assert normalize_uuid("0x180F") == "0000180f-0000-1000-8000-00805f9b34fb"
+    assert normalize_uuid("2A19") == "00002a19-0000-1000-8000-00805f9b34fb"
     assert normalize_uuid("FB005C80-02E7-F387-1CAD-8ACD2D8DF0C8") == (
         "fb005c80-02e7-f387-1cad-8acd2d8df0c8"
     )
@@ -173,7 +175,7 @@ def test_match_profile():
     fp = by_name["footpod-imu-v1"]
     assert match_profile("footpod-L", [], profiles) is fp
     assert match_profile(None, ["0EF62EAC-2B12-490A-92A0-97C5DDE92234"], profiles) is fp
-    assert match_profile("unrelated", ["0000180d-0000-1000-8000-00805f9a34fb"], profiles) is None
+    assert match_profile("unrelated", ["0000180d-0000-1000-8000-00805f9b34fb"], profiles) is None
     assert match_profile(None, ["not-a-uuid"], profiles) is None
 
 

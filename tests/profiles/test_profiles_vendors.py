@@ -335,12 +335,13 @@ def test_witmotion_garbage_only():
     ("name", "uuids", "expected"),
     [
         ("Stryd", ["0x1814"], "bluetooth-rsc"),
-        (None, ["00001814-0000-1000-8000-00805f9a34fb"], "bluetooth-rsc"),
+        (None, ["00001814-0000-1000-8000-00805f9b34fb"], "bluetooth-rsc"),
         ("Movesense 220330000122", [], "movesense-imu6"),
         ("Polar Sense B5E4A12F", ["180d"], "polar-pmd"),
         ("MetaWear", [], "mbientlab-metamotion"),
         ("Thingy", ["ef680100-9b35-4933-9b10-52ffa9740042"], "nordic-thingy52"),
         ("WT901BLE68", ["ffe5"], "witmotion-bwt901ble"),
+        (None, ["0000FFE5-0000-1000-8000-00805F9A34FB"], "witmotion-bwt901ble"),
         ("footpod-R", ["0ef62eac-2b12-490a-92a0-97c5dde92234", "1814"], "footpod-imu-v1"),
     ],
 )
