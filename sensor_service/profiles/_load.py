@@ -665,9 +665,12 @@ def load_profile(name_or_path: str | Path) -> Profile:
     Raises:
         ConfigError: no such profile, or the file is invalid.
     """
-    if isinstance(name_or_path, Path) or name_or_path.endswith(".toml") or os.sep in name_or_path:
-        return validate_profile_file(name_or_path)
     directory = default_profiles_dir()
+    if isinstance(name_or_path, Path) or name_or_path.endswith(".toml") or os.sep in name_or_path:
+        path = Path(name_or_path)
+        if not path.exists() and path.parent == Path() and (directory / path).is_file():
+            path = directory / path  # a bare file name of the profiles directory
+        return validate_profile_file(path)
     candidate = directory / f"{name_or_path}.toml"
     if candidate.is_file():
         return validate_profile_file(candidate)

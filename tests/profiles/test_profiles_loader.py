@@ -56,6 +56,7 @@ def test_env_override(monkeypatch, tmp_path):
 def test_load_by_path():
     assert load_profile(SAMPLE).name == "footpod-imu-v1"
     assert load_profile(str(SAMPLE)).name == "footpod-imu-v1"
+    assert load_profile("footpod-imu-v1.toml").name == "footpod-imu-v1"
 
 
 def test_error_names_file_key_and_reason(tmp_path, monkeypatch):
