@@ -24,7 +24,8 @@ four-state machine: WAIT → SWING → IC_WAIT → CONTACT → (SWING ...).
   (forefoot) in the gyroscope; this is Falbriard et al.'s family of acceleration/jerk IC
   features (their k9–k12) made strike-independent by adding the gyro change. IC is placed in the
   middle of the sample interval in which that change starts (sub-sample index). Using the first
-  large change rather than the largest keeps later events (end of the foot slap) from being taken.
+  large change rather than the largest keeps later events (end of the foot slap) from being taken;
+  it must also stand ``impact_noise_factor`` times above the window's median change (noise).
   Peak ``|acc|`` within ``impact_peak_ms`` of IC is reported in g.
 * **Toe-off (TO).** When the next swing is confirmed, TO is the maximum of the plantar-flexion
   pitch velocity between ``IC + min_gct_ms`` and the swing start (Falbriard et al. 2018: the
@@ -132,6 +133,7 @@ def unpack_params(p: np.ndarray) -> KernelParams:
         p[17],
         int(p[18]),
         int(p[19]),
+        p[20],
     )
 
 
@@ -142,12 +144,15 @@ def _find_ic(
     """Search the IC window ending at sample ``n``; store IC, peak, stride, strike angle."""
     mask = kp.ring_mask
     w0 = max(st_i[_S], st_i[_SE_FIRST] - kp.ic_before_n, n - kp.ic_before_n - kp.ic_after_max_n)
-    j_max = 0.0
-    for k in range(w0 + 1, n + 1):
-        j_max = max(j_max, ring[k & mask, _R_JERK])
-    if j_max <= 0.0:
+    if n <= w0:
         return False
-    big = kp.impact_rise_frac * j_max
+    window = np.empty(n - w0)
+    for k in range(w0 + 1, n + 1):
+        window[k - w0 - 1] = ring[k & mask, _R_JERK]
+    j_max = window.max()
+    big = max(kp.impact_rise_frac * j_max, kp.impact_noise_factor * np.median(window))
+    if j_max <= 0.0 or j_max < big:
+        return False
     kk = w0 + 1
     while ring[kk & mask, _R_JERK] < big:
         kk += 1

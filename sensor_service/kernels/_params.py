@@ -65,6 +65,8 @@ class EventParams(NamedTuple):
     #: The landing is the first change in the IC window that reaches this fraction of the largest
     #: change there (later, larger changes, e.g. the end of the foot slap, are not the contact) ...
     impact_rise_frac: float = 0.5
+    #: ... and this many times the median change in the window (sensor noise must not pass).
+    impact_noise_factor: float = 3.0
     #: ... and it starts where, walking back, the change falls below this fraction of it: that is
     #: the last pre-impact sample ...
     onset_rise_frac: float = 0.3
@@ -104,6 +106,7 @@ class KernelParams(NamedTuple):
     clip_m_s2: float  # <= 0: no clip detection
     ring_mask: int
     jerk_lag_n: int
+    impact_noise_factor: float
 
 
 def _n(ms: float, fs: float) -> int:
@@ -155,6 +158,7 @@ def compile_params(
         else float(clip_limit_m_s2) * float(params.clip_frac),
         ring_mask=ring_length(params, fs) - 1,
         jerk_lag_n=max(1, _n(params.jerk_lag_ms, fs)),
+        impact_noise_factor=float(params.impact_noise_factor),
     )
     if kp.max_gct_n <= kp.min_gct_n:
         raise ConfigError("EventParams.max_gct_ms must be longer than min_gct_ms")

@@ -34,7 +34,9 @@ def _first_window(below: NDArray[np.bool_], start: int, m: int) -> int:
     return -1 if hit.size == 0 else start + int(hit[0])
 
 
-def _onset(jerk: NDArray[np.float64], w0: int, w1: int, big_frac: float, frac: float) -> int:
+def _onset(
+    jerk: NDArray[np.float64], w0: int, w1: int, big_frac: float, noise_factor: float, frac: float
+) -> int:
     """Last sample before the landing impact in the window ``[w0, w1]``; -1 if none.
 
     ``jerk[k]`` is the change from sample k−1 to k. The first change of at least ``big_frac``
@@ -42,10 +44,13 @@ def _onset(jerk: NDArray[np.float64], w0: int, w1: int, big_frac: float, frac: f
     at least ``frac`` of it finds the first steep change, which starts from the returned sample.
     """
     steps = jerk[w0 + 1 : w1 + 1]  # steps[j] = change into sample w0 + j + 1
-    j_max = steps.max() if steps.size else 0.0
-    if j_max <= 0.0:
+    if steps.size == 0:
         return -1
-    j = int(np.flatnonzero(steps >= big_frac * j_max)[0])
+    j_max = steps.max()
+    big = max(big_frac * j_max, noise_factor * float(np.median(steps)))
+    if j_max <= 0.0 or j_max < big:
+        return -1
+    j = int(np.flatnonzero(steps >= big)[0])
     slow = np.flatnonzero(steps[: j + 1] < frac * steps[j])
     first_steep = 0 if slow.size == 0 else int(slow[-1]) + 1
     return w0 + first_steep  # the change steps[first_steep] starts from this sample
@@ -136,7 +141,9 @@ def _detect(
         if ended or n_conf >= n_total:
             break
         w0 = max(s, se_first - kp.ic_before_n, n_conf - kp.ic_before_n - kp.ic_after_max_n)
-        k = _onset(jerk, w0, n_conf, kp.impact_rise_frac, kp.onset_rise_frac)
+        k = _onset(
+            jerk, w0, n_conf, kp.impact_rise_frac, kp.impact_noise_factor, kp.onset_rise_frac
+        )
         peak = -1.0 if k < 0 else float(np.max(a[k : min(k + kp.impact_peak_n, n_conf) + 1]))
         if peak < kp.impact_min_m_s2:
             prev_ic = math.nan  # no landing: wait for the next swing

@@ -97,6 +97,9 @@ def sim_run(
     duration_s: float = 20.0,
     seed: int = 1,
     side: str = "left",
+    noise_scale: float = 1.0,
+    step_cv: float = 0.02,
+    gct_cv: float = 0.03,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], GaitSimulator]:
     """Render one foot of a simulated run (acc m/s², gyr deg/s, foot frame) and its simulator."""
     params = RunnerParams(
@@ -105,6 +108,10 @@ def sim_run(
         gct_ms=gct_ms,
         impact_g=impact_g,
         speed_m_s=2.5 + cadence_spm / 100.0,
+        acc_noise_m_s2=0.25 * noise_scale,
+        gyr_noise_deg_s=2.0 * noise_scale,
+        step_cv=step_cv,
+        gct_cv=gct_cv,
     )
     sim = GaitSimulator(params, duration_s=duration_s, seed=seed)
     t = np.arange(int(sim.end_s * sampling_rate_hz)) / sampling_rate_hz
