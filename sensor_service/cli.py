@@ -14,7 +14,11 @@ __all__ = ["main"]
 
 #: Sub-command modules; each defines ``register(subparsers) -> None`` and sets ``func`` on its parser
 #: (``func(args) -> int``, the exit code).
-COMMAND_MODULES = ("sensor_service.commands.demo",)
+COMMAND_MODULES = (
+    "sensor_service.commands.demo",
+    "sensor_service.commands.ingest",
+    "sensor_service.commands.profiles",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
