@@ -12,8 +12,8 @@ from sensor_service.errors import FootpodError
 
 __all__ = ["main"]
 
-#: Sub-command modules; each defines ``register(subparsers) -> None`` and sets ``func`` on its parser
-#: (``func(args) -> int``, the exit code).
+#: Sub-command modules; each defines ``register(subparsers) -> None`` and sets ``func``
+#: on its parser (``func(args) -> int``, the exit code).
 COMMAND_MODULES = (
     "sensor_service.commands.demo",
     "sensor_service.commands.ingest",
