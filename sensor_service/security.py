@@ -263,16 +263,24 @@ def mosquitto_conf_text(
 
 
 def _mosquitto_passwd_binary() -> str:
-    found = os.environ.get("FOOTPOD_MOSQUITTO_PASSWD_BIN") or shutil.which("mosquitto_passwd")
-    if not found:
-        for candidate in ("/usr/bin/mosquitto_passwd", "/usr/sbin/mosquitto_passwd"):
-            if Path(candidate).is_file():
-                return candidate
-        raise ServiceError(
-            "mosquitto_passwd not found: install it with 'apt-get install mosquitto' "
-            "(or set FOOTPOD_MOSQUITTO_PASSWD_BIN)"
-        )
-    return found
+    explicit = os.environ.get("FOOTPOD_MOSQUITTO_PASSWD_BIN")
+    if explicit:
+        if not (Path(explicit).is_file() and os.access(explicit, os.X_OK)):
+            raise ServiceError(
+                f"mosquitto_passwd not found or not executable at {explicit} "
+                "(from FOOTPOD_MOSQUITTO_PASSWD_BIN)"
+            )
+        return explicit
+    found = shutil.which("mosquitto_passwd")
+    if found:
+        return found
+    for candidate in ("/usr/bin/mosquitto_passwd", "/usr/sbin/mosquitto_passwd"):
+        if Path(candidate).is_file():
+            return candidate
+    raise ServiceError(
+        "mosquitto_passwd not found: install it with 'apt-get install mosquitto' "
+        "(or set FOOTPOD_MOSQUITTO_PASSWD_BIN)"
+    )
 
 
 def make_password_file(path: str | os.PathLike[str], users: Mapping[str, str]) -> Path:
