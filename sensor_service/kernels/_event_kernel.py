@@ -40,7 +40,8 @@ four-state machine: WAIT → SWING → IC_WAIT → CONTACT → (SWING ...).
 * **Clipping.** A step is flagged ``clipped`` when any accelerometer axis reached
   ``clip_frac · clip_limit_m_s2`` between IC and TO (a ±16 g part saturates on running impacts).
 * **Gaps.** ``gap`` resets the machine to WAIT: no step spans missing samples; a step that was in
-  progress (IC search or contact) is dropped and counted.
+  progress (IC search or contact) is dropped and counted. A non-finite sample (NaN, inf)
+  is treated as a one-sample gap.
 
 All windows are in samples, so results do not depend on how the stream is cut into calls: the
 kernel's only memory is the state arrays and the ring buffer the caller owns.
@@ -237,6 +238,25 @@ def _emit(
 
 
 @njit(cache=True)
+def reset_on_gap(st_i: np.ndarray, n_missing: int) -> None:
+    """``n_missing`` samples were lost: drop any step in progress, restart after a swing.
+
+    A gap during an IC search or a contact drops that step and counts it. A gap in mid-swing
+    drops nothing when enough swing (``min_swing_ms``) follows it to confirm a new swing; if not,
+    the coming landing is lost without being counted.
+    """
+    if st_i[_STATE] == _IC_WAIT or st_i[_STATE] == _CONTACT:
+        st_i[_DROPPED] += 1
+    st_i[_STATE] = _WAIT
+    st_i[_RUN] = 0
+    st_i[_STILL_RUN] = 0
+    st_i[_HAVE_PREV_IC] = 0
+    st_i[_HAVE_REF] = 0
+    st_i[_HAVE_PREV] = 0
+    st_i[_N] += n_missing
+
+
+@njit(cache=True)
 def process_block(
     acc: np.ndarray,
     gyr: np.ndarray,
@@ -260,6 +280,9 @@ def process_block(
         gx, gy, gz = gyr[i, 0], gyr[i, 1], gyr[i, 2]
         a = math.sqrt(ax * ax + ay * ay + az * az)
         w = math.sqrt(gx * gx + gy * gy + gz * gz)
+        if not (math.isfinite(a) and math.isfinite(w)):
+            reset_on_gap(st_i, 1)  # a NaN / inf sample is a lost sample
+            continue
         jerk = 0.0
         if st_i[_HAVE_PREV] >= kp.jerk_lag_n:
             old = (n - kp.jerk_lag_n) & mask
@@ -339,19 +362,6 @@ def process_block(
         st_i[_STATE] = state
         st_i[_N] = n + 1
     return n_out
-
-
-def reset_on_gap(st_i: np.ndarray, n_missing: int) -> None:
-    """``n_missing`` samples were lost: drop any step in progress, restart after a swing."""
-    if st_i[_STATE] in (_IC_WAIT, _CONTACT):
-        st_i[_DROPPED] += 1
-    st_i[_STATE] = _WAIT
-    st_i[_RUN] = 0
-    st_i[_STILL_RUN] = 0
-    st_i[_HAVE_PREV_IC] = 0
-    st_i[_HAVE_REF] = 0
-    st_i[_HAVE_PREV] = 0
-    st_i[_N] += n_missing
 
 
 def reset_on_flush(st_i: np.ndarray) -> None:

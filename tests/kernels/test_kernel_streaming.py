@@ -92,3 +92,34 @@ def test_gap_never_bridged(cut: int, missing: int) -> None:
     assert np.all(np.isnan(first_after))
     if got_later.size and got_later["ic_idx"][0] != after["ic_idx"][0]:
         np.testing.assert_array_equal(got_later["stride_ms"], later["stride_ms"])
+
+
+def test_nan_sample_is_a_gap() -> None:
+    acc, gyr, _ = sim_run("rearfoot", sampling_rate_hz=FS, duration_s=8.0)
+    full = detect_steps(acc, gyr, sampling_rate_hz=FS)
+    mid = full[full.size // 2]
+    hole = round((mid["ic_idx"] + mid["to_idx"]) / 2)  # inside a contact
+    acc = acc.copy()
+    acc[hole, 1] = np.nan
+    det = StepDetector(sampling_rate_hz=FS)
+    got = np.concatenate([det.feed(acc, gyr), det.flush()])
+    assert det.dropped_steps == 1
+    assert det.samples_seen == acc.shape[0]
+    assert got.size == full.size - 1
+    assert not np.any((got["ic_idx"] <= hole) & (got["to_idx"] >= hole))
+    assert np.all(np.isfinite(got["gct_ms"]))
+
+
+def test_short_gap_in_mid_swing_keeps_the_coming_step() -> None:
+    """Enough swing follows the gap to confirm a new swing: the landing after it is a step."""
+    acc, gyr, _ = sim_run("forefoot", sampling_rate_hz=FS, duration_s=8.0)
+    full = detect_steps(acc, gyr, sampling_rate_hz=FS)
+    cut = round((full["to_idx"][2] + full["ic_idx"][3]) / 2)  # mid-swing
+    det = StepDetector(sampling_rate_hz=FS)
+    before = det.feed(acc[:cut], gyr[:cut])
+    det.gap(3)
+    rest = det.feed(acc[cut + 3 :], gyr[cut + 3 :])
+    assert det.dropped_steps == 0
+    assert before.size == 3
+    np.testing.assert_array_equal(rest["ic_idx"], full["ic_idx"][3:])
+    assert np.isnan(rest["stride_ms"][0])
