@@ -59,6 +59,5 @@ def backend_kwargs(name: str) -> dict[str, Any]:
             )
         return {"backend": BumbleBackend, "bumble_transport": transport}
     raise ConfigError(
-        f"unknown BLE backend {name!r}: use one of {', '.join(BACKEND_NAMES)} "
-        "(e.g. 'bumble:usb:0')"
+        f"unknown BLE backend {name!r}: use one of {', '.join(BACKEND_NAMES)} (e.g. 'bumble:usb:0')"
     )

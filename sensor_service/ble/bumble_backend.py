@@ -168,8 +168,10 @@ def advertising_data(
     flags = (
         AdvertisingData.FLAGS,
         bytes(
-            [AdvertisingData.LE_GENERAL_DISCOVERABLE_MODE_FLAG
-             | AdvertisingData.BR_EDR_NOT_SUPPORTED_FLAG]
+            [
+                AdvertisingData.LE_GENERAL_DISCOVERABLE_MODE_FLAG
+                | AdvertisingData.BR_EDR_NOT_SUPPORTED_FLAG
+            ]
         ),
     )
 
@@ -479,9 +481,7 @@ class VirtualLink:
         device = self._central.device
         connection = device.find_connection_by_bd_addr(le_address, core.PhysicalTransport.LE)
         if connection is None or not terminate_le_connection(controller, le_address, reason):
-            raise BleLinkError(
-                f"no virtual connection to {address} to disconnect", address=address
-            )
+            raise BleLinkError(f"no virtual connection to {address} to disconnect", address=address)
         done = asyncio.get_running_loop().create_future()
 
         def on_disconnection(_reason: int) -> None:

@@ -1,19 +1,18 @@
-"""The ``footpod-imu/1`` pod protocol: UUIDs, commands and the pure encoders.
+"""The simulator's side of ``footpod-imu/1`` (FIRMWARE.md §0): what the profiles package lacks.
 
-Little-endian throughout (FIRMWARE.md section 0). This module is the one published
-definition of the layout; the simulated pod uses it and tests decode against it.
+The byte layouts have one definition, in :mod:`sensor_service.profiles`
+(``encode_footpod_data``, ``encode_footpod_info``, ``footpod_set_rate_command``; the data packet
+is decoded by the ``footpod-imu-v1`` profile's layout). This module keeps only what a
+*simulated pod* needs on top of them:
 
-* Service ``0ef62eac-2b12-490a-92a0-97c5dde92234`` with characteristics data (notify)
-  ``0ef60001-…``, info (read) ``0ef60002-…`` and control point (write with response)
-  ``0ef60003-…``; plus the standard Battery Service 0x180F / Battery Level 0x2A19.
-* Info (:data:`INFO_FORMAT` ``<BHffBHBBBB3B``, 21 bytes): version, sampling_rate_hz,
-  acc_lsb_per_g, gyr_lsb_per_dps, acc_range_g, gyr_range_dps, side (0 left, 1 right,
-  2 unknown), forward_axis, left_axis (axis codes 0=+x 1=-x 2=+y 3=-y 4=+z 5=-z),
-  battery_pct, firmware major, minor, patch.
-* Control point: ``01`` start streaming, ``02`` stop, ``03 <u16 rate_hz>`` set rate.
-* Data packet: ``u8 version | u8 flags (bit0 gyro present, bit1 clipped sample) |
-  u16 sequence | u32 timestamp of the first sample, µs of the pod clock |
-  N × (ax ay az gx gy gz int16)``; N = (len − 8) / 12, at most 19 at ATT MTU 247.
+* the characteristic UUIDs, read from ``firmware_profiles/footpod-imu-v1.toml`` (``[gatt]``),
+  and the standard Battery Service 0x180F / Battery Level 0x2A19;
+* the control point commands: ``01`` start, ``02`` stop, ``03 <u16 rate_hz>`` set rate;
+* :func:`to_raw` (SI → saturated int16 counts, with the clipped flag) and
+  :func:`samples_per_packet` (19 samples at ATT MTU 247, 1 at 23);
+* :func:`encode_packet` / :func:`encode_info`: input checks that raise :class:`CodecError`,
+  then the profiles package's encoders. Info codes: side 0 left, 1 right, 2 unknown; axis codes
+  0=+x 1=-x 2=+y 3=-y 4=+z 5=-z.
 """
 
 from __future__ import annotations
@@ -25,6 +24,15 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from sensor_service.errors import FootpodError
+from sensor_service.profiles import (
+    AXES,
+    G_M_S2,
+    FootpodInfo,
+    encode_footpod_data,
+    encode_footpod_info,
+    footpod_set_rate_command,
+    load_profile,
+)
 
 __all__ = [
     "ACC_LSB_PER_G",
@@ -46,6 +54,7 @@ __all__ = [
     "INFO_SIZE",
     "INFO_UUID",
     "MAX_SAMPLES_PER_PACKET",
+    "PROFILE_NAME",
     "PROTOCOL_NAME",
     "PROTOCOL_VERSION",
     "SAMPLE_SIZE",
@@ -61,18 +70,28 @@ __all__ = [
 ]
 
 PROTOCOL_NAME: Final = "footpod-imu/1"
+PROFILE_NAME: Final = "footpod-imu-v1"
 PROTOCOL_VERSION: Final = 1
 
-SERVICE_UUID: Final = "0ef62eac-2b12-490a-92a0-97c5dde92234"
-DATA_UUID: Final = "0ef60001-2b12-490a-92a0-97c5dde92234"
-INFO_UUID: Final = "0ef60002-2b12-490a-92a0-97c5dde92234"
-CONTROL_UUID: Final = "0ef60003-2b12-490a-92a0-97c5dde92234"
-BATTERY_SERVICE_UUID: Final = "0000180f-0000-1000-8000-00805f9b34fb"
-BATTERY_LEVEL_UUID: Final = "00002a19-0000-1000-8000-00805f9b34fb"
+_GATT = load_profile(PROFILE_NAME).gatt
+
+
+def _required(uuid: str | None, role: str) -> str:
+    if uuid is None:  # pragma: no cover - the profile file declares every role
+        raise FootpodError(f"profile {PROFILE_NAME} declares no {role} characteristic")
+    return uuid
+
+
+SERVICE_UUID: Final = _GATT.service
+DATA_UUID: Final = _GATT.data
+INFO_UUID: Final = _required(_GATT.info, "info")
+CONTROL_UUID: Final = _required(_GATT.control, "control")
+BATTERY_SERVICE_UUID: Final = _required(_GATT.battery_service, "battery_service")
+BATTERY_LEVEL_UUID: Final = _required(_GATT.battery, "battery")
 
 CMD_START: Final = 0x01
 CMD_STOP: Final = 0x02
-CMD_SET_RATE: Final = 0x03
+CMD_SET_RATE: Final = footpod_set_rate_command(0)[0]  # 0x03
 
 FLAG_GYRO: Final = 0x01
 FLAG_CLIPPED: Final = 0x02
@@ -82,6 +101,7 @@ HEADER_SIZE: Final = struct.calcsize(HEADER_FORMAT)  # 8
 SAMPLE_SIZE: Final = 12
 MAX_SAMPLES_PER_PACKET: Final = 19  # (247 - 3 - 8) // 12
 
+#: Info layout (the profiles package encodes and parses it; kept for readers of raw bytes).
 INFO_FORMAT: Final = "<BHffBHBBBB3B"
 INFO_SIZE: Final = struct.calcsize(INFO_FORMAT)  # 21
 
@@ -89,9 +109,10 @@ ACC_LSB_PER_G: Final = 2048.0
 GYR_LSB_PER_DPS: Final = 16.384
 ACC_RANGE_G: Final = 16
 GYR_RANGE_DPS: Final = 2000
-STANDARD_GRAVITY_MS2: Final = 9.80665
+STANDARD_GRAVITY_MS2: Final = G_M_S2
 
 SIDE_CODES: Final = {"left": 0, "right": 1, "unknown": 2}
+_SIDE_NAMES: Final = {code: side for side, code in SIDE_CODES.items()}
 
 _INT16_MIN: Final = -32768
 _INT16_MAX: Final = 32767
@@ -102,7 +123,7 @@ class CodecError(FootpodError, ValueError):
 
 
 class PodInfo(NamedTuple):
-    """Fields of the info characteristic, in wire order."""
+    """Fields of the info characteristic, in wire order (codes, as on the wire)."""
 
     version: int
     sampling_rate_hz: int
@@ -138,35 +159,35 @@ def encode_info(
     gyr_range_dps: int = GYR_RANGE_DPS,
     version: int = PROTOCOL_VERSION,
 ) -> bytes:
-    """Pack the info characteristic (21 bytes, :data:`INFO_FORMAT`).
+    """The info characteristic (21 bytes) from wire codes, via ``encode_footpod_info``.
 
     Raises:
         CodecError: if a field is out of its range (e.g. rate not 1..65535, side not 0..2).
     """
     if not 1 <= sampling_rate_hz <= 0xFFFF:
         raise CodecError(f"sampling_rate_hz {sampling_rate_hz} is not in 1..65535")
-    if side not in (0, 1, 2):
+    if side not in _SIDE_NAMES:
         raise CodecError(f"side {side} is not 0 (left), 1 (right) or 2 (unknown)")
     for label, axis in (("forward_axis", forward_axis), ("left_axis", left_axis)):
-        if not 0 <= axis <= 5:
+        if not 0 <= axis < len(AXES):
             raise CodecError(f"{label} {axis} is not an axis code 0..5")
     if not 0 <= battery_pct <= 100:
         raise CodecError(f"battery_pct {battery_pct} is not in 0..100")
+    info = FootpodInfo(
+        version=version,
+        sampling_rate_hz=sampling_rate_hz,
+        acc_lsb_per_g=acc_lsb_per_g,
+        gyr_lsb_per_dps=gyr_lsb_per_dps,
+        acc_range_g=acc_range_g,
+        gyr_range_dps=gyr_range_dps,
+        side=_SIDE_NAMES[side],
+        forward_axis=AXES[forward_axis],
+        left_axis=AXES[left_axis],
+        battery_pct=battery_pct,
+        firmware_version=firmware,
+    )
     try:
-        return struct.pack(
-            INFO_FORMAT,
-            version,
-            sampling_rate_hz,
-            acc_lsb_per_g,
-            gyr_lsb_per_dps,
-            acc_range_g,
-            gyr_range_dps,
-            side,
-            forward_axis,
-            left_axis,
-            battery_pct,
-            *firmware,
-        )
+        return encode_footpod_info(info)
     except struct.error as exc:
         raise CodecError(f"info field out of range: {exc}") from exc
 
@@ -190,28 +211,20 @@ def encode_packet(
     gyr_raw: ArrayLike | None,
     clipped: bool,
 ) -> bytes:
-    """Pack one data notification.
+    """One data notification, via ``encode_footpod_data`` after checking the input.
 
     ``seq`` and ``t_first_us`` are reduced modulo 2**16 and 2**32 (the wire wraps).
     ``gyr_raw`` None clears the gyro flag and sends zeros in the gyro slots.
 
     Raises:
-        CodecError: if the arrays are not (n, 3) int16-valued with n >= 1.
+        CodecError: if the arrays are not (n, 3) int16-valued with n in 1..19.
     """
     acc = _as_raw("acc_raw", acc_raw, None)
     n = acc.shape[0]
-    if n == 0:
-        raise CodecError("a packet carries at least one sample")
-    flags = FLAG_CLIPPED if clipped else 0
-    body = np.zeros((n, 6), dtype="<i2")
-    body[:, :3] = acc
-    if gyr_raw is not None:
-        body[:, 3:] = _as_raw("gyr_raw", gyr_raw, n)
-        flags |= FLAG_GYRO
-    header = struct.pack(
-        HEADER_FORMAT, PROTOCOL_VERSION, flags, seq & 0xFFFF, t_first_us & 0xFFFFFFFF
-    )
-    return header + body.tobytes()
+    if not 1 <= n <= MAX_SAMPLES_PER_PACKET:
+        raise CodecError(f"a packet carries 1..{MAX_SAMPLES_PER_PACKET} samples, got {n}")
+    gyr = None if gyr_raw is None else _as_raw("gyr_raw", gyr_raw, n)
+    return encode_footpod_data(seq, t_first_us, acc, gyr, clipped=clipped)
 
 
 def to_raw(
@@ -226,8 +239,7 @@ def to_raw(
     Returns ``(acc_raw, gyr_raw, clipped)``; ``clipped`` is True when any value saturated
     (±16 g and ±2000 deg/s at the default scales).
     """
-    acc_counts = np.rint(np.asarray(acc_ms2, dtype=np.float64) / STANDARD_GRAVITY_MS2
-                         * acc_lsb_per_g)
+    acc_counts = np.rint(np.asarray(acc_ms2, dtype=np.float64) / G_M_S2 * acc_lsb_per_g)
     clipped = bool(np.any((acc_counts < _INT16_MIN) | (acc_counts > _INT16_MAX)))
     acc_raw = np.clip(acc_counts, _INT16_MIN, _INT16_MAX).astype(np.int16)
     gyr_raw: NDArray[np.int16] | None = None

@@ -27,6 +27,7 @@ async def _fresh_virtual_link() -> AsyncIterator[None]:
     yield
     await close_bumble_hosts()
 
+
 DATA = "0ef60001-2b12-490a-92a0-97c5dde92234"
 INFO = "0ef60002-2b12-490a-92a0-97c5dde92234"
 CONTROL = "0ef60003-2b12-490a-92a0-97c5dde92234"
