@@ -116,10 +116,11 @@ def _n(ms: float, fs: float) -> int:
 def ring_length(params: EventParams, sampling_rate_hz: float) -> int:
     """Power-of-two ring length covering every look-back the kernel makes."""
     need_ms = max(
-        params.max_gct_ms + params.min_swing_ms,
-        params.ic_before_swing_end_ms + params.ic_after_swing_end_max_ms,
+        params.max_gct_ms + params.min_swing_ms,  # TO search and clip scan back to IC
+        params.ic_before_swing_end_ms + params.ic_after_swing_end_max_ms,  # IC window
+        params.jerk_lag_ms,
     )
-    need = _n(need_ms, sampling_rate_hz) + 16
+    need = _n(need_ms, sampling_rate_hz) + 16  # + rounding of each window to samples
     return 1 << max(6, math.ceil(math.log2(need)))
 
 
@@ -160,6 +161,8 @@ def compile_params(
         jerk_lag_n=max(1, _n(params.jerk_lag_ms, fs)),
         impact_noise_factor=float(params.impact_noise_factor),
     )
+    if kp.ring_mask + 1 > 1 << 22:
+        raise ConfigError("EventParams windows are too long for the sampling rate (ring > 4M)")
     if kp.max_gct_n <= kp.min_gct_n:
         raise ConfigError("EventParams.max_gct_ms must be longer than min_gct_ms")
     for name in ("impact_rise_frac", "onset_rise_frac"):

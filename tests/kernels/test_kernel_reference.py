@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from kernel_eval import sim_run
 
 from sensor_service.kernels import STEP_DTYPE, EventParams, detect_steps
@@ -58,4 +60,53 @@ def test_reference_odd_params_and_noise(seed: int) -> None:
         max_gct_ms=float(rng.uniform(300, 2000)),
     )
     kw = {"sampling_rate_hz": 250.0, "params": params}
+    assert_same_steps(detect_steps(acc, gyr, **kw), reference_detect_steps(acc, gyr, **kw))  # type: ignore[arg-type]
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    strike=st.sampled_from(["rearfoot", "midfoot", "forefoot"]),
+    fs=st.sampled_from([52.0, 104.0, 208.0, 416.0]),
+    swing=st.floats(40.0, 250.0),
+    min_swing=st.floats(0.0, 100.0),
+    before=st.floats(0.0, 120.0),
+    after=st.floats(5.0, 400.0),
+    still_ms=st.floats(0.0, 60.0),
+    rise=st.floats(0.05, 1.0),
+    noise_factor=st.floats(0.0, 8.0),
+    onset=st.floats(0.05, 1.0),
+    lag=st.floats(0.0, 30.0),
+    min_gct=st.floats(20.0, 200.0),
+    max_gct=st.floats(210.0, 2500.0),
+)
+def test_reference_fuzzed_params(
+    strike: str,
+    fs: float,
+    swing: float,
+    min_swing: float,
+    before: float,
+    after: float,
+    still_ms: float,
+    rise: float,
+    noise_factor: float,
+    onset: float,
+    lag: float,
+    min_gct: float,
+    max_gct: float,
+) -> None:
+    acc, gyr, _ = sim_run(strike, sampling_rate_hz=fs, duration_s=6.0, noise_scale=3.0)
+    params = EventParams(
+        swing_gyr_deg_s=swing,
+        min_swing_ms=min_swing,
+        ic_before_swing_end_ms=before,
+        ic_after_swing_end_max_ms=after,
+        still_ms=still_ms,
+        impact_rise_frac=rise,
+        impact_noise_factor=noise_factor,
+        onset_rise_frac=onset,
+        jerk_lag_ms=lag,
+        min_gct_ms=min_gct,
+        max_gct_ms=max_gct,
+    )
+    kw = {"sampling_rate_hz": fs, "params": params, "clip_limit_m_s2": 8.0 * G_M_S2}
     assert_same_steps(detect_steps(acc, gyr, **kw), reference_detect_steps(acc, gyr, **kw))  # type: ignore[arg-type]
