@@ -59,6 +59,7 @@ __all__ = [
     "athlete_acl_lines",
     "make_password_file",
     "mosquitto_conf_text",
+    "read_password_hashes",
     "runner_pattern_lines",
     "service_acl_lines",
     "validate_password",
@@ -283,19 +284,50 @@ def _mosquitto_passwd_binary() -> str:
     )
 
 
-def make_password_file(path: str | os.PathLike[str], users: Mapping[str, str]) -> Path:
+def read_password_hashes(path: str | os.PathLike[str]) -> dict[str, str]:
+    """``{user: hash}`` of an existing password file (empty if there is none)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    hashes: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        name, sep, hashed = line.partition(":")
+        if not sep or not hashed.startswith("$"):
+            raise ConfigError(f"{path}:{number}: not a hashed 'user:$...' line")
+        hashes[validate_username(name)] = hashed
+    return hashes
+
+
+def make_password_file(
+    path: str | os.PathLike[str],
+    users: Mapping[str, str],
+    *,
+    keep_hashes: Mapping[str, str] | None = None,
+) -> Path:
     """Write a Mosquitto password file (hashed, mode 0600) for ``users`` (name → password).
 
     Every name is validated with :func:`validate_username`, every password with
     :func:`validate_password`. The plain text never leaves a 0600 temporary file next to
     ``path``, which ``mosquitto_passwd -U`` hashes in place before it is renamed over ``path``;
     so no password shows in a process list and a failed run leaves no partial file.
+    ``keep_hashes`` (``{user: hash}``, see :func:`read_password_hashes`) are appended as they
+    are, for users whose password does not change.
     """
-    if not users:
+    kept = dict(keep_hashes or {})
+    if not users and not kept:
         raise ConfigError("a password file needs at least one user")
     for name, password in users.items():
         validate_username(name)
         validate_password(name, password)
+    for name, hashed in kept.items():
+        validate_username(name)
+        if name in users:
+            raise ConfigError(f"user {name!r} has both a new password and a kept hash")
+        if not hashed.startswith("$") or any(ch in hashed for ch in ":\n\r\0"):
+            raise ConfigError(f"kept hash of {name!r} is not a mosquitto_passwd hash")
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     binary = _mosquitto_passwd_binary()
@@ -305,14 +337,18 @@ def make_password_file(path: str | os.PathLike[str], users: Mapping[str, str]) -
         os.fchmod(fd, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.writelines(f"{name}:{password}\n" for name, password in users.items())
-        result = subprocess.run(
-            [binary, "-U", str(tmp)], capture_output=True, text=True, timeout=60, check=False
-        )
-        if result.returncode != 0:
-            raise ServiceError(
-                f"mosquitto_passwd failed (exit {result.returncode}): "
-                f"{(result.stderr or result.stdout).strip()}"
+        if users:
+            result = subprocess.run(
+                [binary, "-U", str(tmp)], capture_output=True, text=True, timeout=60, check=False
             )
+            if result.returncode != 0:
+                raise ServiceError(
+                    f"mosquitto_passwd failed (exit {result.returncode}): "
+                    f"{(result.stderr or result.stdout).strip()}"
+                )
+        if kept:  # after hashing: -U would hash a hash again
+            with tmp.open("a", encoding="utf-8") as out:
+                out.writelines(f"{name}:{hashed}\n" for name, hashed in kept.items())
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)

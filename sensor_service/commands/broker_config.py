@@ -20,6 +20,7 @@ from sensor_service.security import (
     acl_text,
     make_password_file,
     mosquitto_conf_text,
+    read_password_hashes,
     validate_username,
 )
 
@@ -36,19 +37,30 @@ def password_env_var(user: str) -> str:
 
 
 def resolve_passwords(
-    users: Sequence[str], env: Mapping[str, str] | None = None
-) -> tuple[dict[str, str], dict[str, str]]:
-    """Passwords from the environment, or generated: ``(all, generated_only)``."""
+    users: Sequence[str],
+    env: Mapping[str, str] | None = None,
+    *,
+    existing: Mapping[str, str] | None = None,
+) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+    """Decide each user's password: ``(new_passwords, generated_only, kept_hashes)``.
+
+    From the environment if set; else the hash already in the password file (``existing``) is
+    kept; else a random password is generated.
+    """
     env = os.environ if env is None else env
-    everything: dict[str, str] = {}
+    existing = existing or {}
+    new: dict[str, str] = {}
     generated: dict[str, str] = {}
+    kept: dict[str, str] = {}
     for user in users:
         given = env.get(password_env_var(user))
         if given:
-            everything[user] = given
+            new[user] = given
+        elif user in existing:
+            kept[user] = existing[user]
         else:
-            everything[user] = generated[user] = secrets.token_urlsafe(24)
-    return everything, generated
+            new[user] = generated[user] = secrets.token_urlsafe(24)
+    return new, generated, kept
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -96,16 +108,38 @@ def write(
         mosquitto_conf_text(config_dir=config_dir, data_dir=broker_data_dir, port=port)
     )
     paths["acl"].write_text(acl_text(explicit_athletes=athletes if explicit_acl else ()))
-    passwords, generated = resolve_passwords(users, env)
-    make_password_file(paths["passwd"], passwords)
-    if generated:
-        paths["credentials"] = out / CREDENTIALS_FILENAME
+    new, generated, kept = resolve_passwords(
+        users, env, existing=read_password_hashes(paths["passwd"])
+    )
+    make_password_file(paths["passwd"], new, keep_hashes=kept)
+    # Generated passwords of users whose hash was kept stay in the credentials file.
+    credentials_path = out / CREDENTIALS_FILENAME
+    previous = _read_credentials(credentials_path)
+    credentials = {
+        var: value
+        for user in kept
+        if (value := previous.get(var := password_env_var(user))) is not None
+    }
+    credentials.update({password_env_var(u): p for u, p in generated.items()})
+    if credentials:
+        paths["credentials"] = credentials_path
         _write_private(
-            paths["credentials"],
+            credentials_path,
             "# generated MQTT passwords: keep private, never commit (mode 0600)\n"
-            + "".join(f"{password_env_var(u)}={p}\n" for u, p in generated.items()),
+            + "".join(f"{var}={value}\n" for var, value in credentials.items()),
         )
+    else:
+        credentials_path.unlink(missing_ok=True)
     return paths
+
+
+def _read_credentials(path: Path) -> dict[str, str]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    pairs = (line.split("=", 1) for line in text.splitlines() if "=" in line)
+    return {var: value for var, value in pairs if not var.startswith("#")}
 
 
 def register(sub: Any) -> None:
@@ -118,7 +152,9 @@ def register(sub: Any) -> None:
             "comes from FOOTPOD_MQTT_PASSWORD_<USER> (e.g. FOOTPOD_MQTT_PASSWORD_INGEST) or is "
             f"generated and written to {CREDENTIALS_FILENAME} (mode 0600) in --out; keep --out "
             "out of git (deploy/mosquitto ignores passwd and credentials.env). The password file "
-            "is hashed by mosquitto_passwd (Debian package 'mosquitto')."
+            "is hashed by mosquitto_passwd (Debian package 'mosquitto'). Re-running keeps the "
+            "passwords of users already in --out/passwd (unless their variable is set) and "
+            "drops users no longer listed."
         ),
     )
     parser.add_argument("--out", required=True, help="directory to write the files into")

@@ -22,6 +22,7 @@ from sensor_service.security import (
     athlete_acl_lines,
     make_password_file,
     mosquitto_conf_text,
+    read_password_hashes,
     runner_pattern_lines,
     service_acl_lines,
     validate_username,
@@ -212,3 +213,36 @@ def test_rendered_conf_runs_and_authenticates(rendered_broker: int, tmp_path: Pa
     generated = dict(line.split("=", 1) for line in creds.splitlines() if "=" in line)
     coach_pw = generated["FOOTPOD_MQTT_PASSWORD_COACH"]
     assert v5_connect_code(rendered_broker, "coach", coach_pw) == SUCCESS
+
+
+def test_rerun_keeps_existing_passwords_and_drops_removed_users(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "broker"
+    _run_cli("--out", str(out), "--athlete", "ana", "--athlete", "bob")
+    hashes = read_password_hashes(out / PASSWORD_FILENAME)
+    creds = (out / broker_config.CREDENTIALS_FILENAME).read_text()
+    monkeypatch.setenv("FOOTPOD_MQTT_PASSWORD_BOB", "bob-new-password")
+    _run_cli("--out", str(out), "--athlete", "ana", "--athlete", "bob", "--athlete", "cy")
+    again = read_password_hashes(out / PASSWORD_FILENAME)
+    assert set(again) == {"ingest", "coach", "risk", "ana", "bob", "cy"}
+    for user in ("ingest", "coach", "risk", "ana"):
+        assert again[user] == hashes[user]
+    assert again["bob"] != hashes["bob"]
+    creds_again = (out / broker_config.CREDENTIALS_FILENAME).read_text()
+    for line in creds.splitlines()[1:]:
+        if "_BOB=" not in line:
+            assert line in creds_again
+    assert "FOOTPOD_MQTT_PASSWORD_BOB=" not in creds_again
+    assert "FOOTPOD_MQTT_PASSWORD_CY=" in creds_again
+    monkeypatch.delenv("FOOTPOD_MQTT_PASSWORD_BOB")
+    _run_cli("--out", str(out), "--athlete", "ana")
+    assert set(read_password_hashes(out / PASSWORD_FILENAME)) == {"ingest", "coach", "risk", "ana"}
+
+
+def test_kept_hashes_must_look_like_hashes(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not a mosquitto_passwd hash"):
+        make_password_file(tmp_path / "p", {}, keep_hashes={"ana": "plain-text"})
+    (tmp_path / "bad").write_text("ana:plain\n")
+    with pytest.raises(ConfigError, match="bad:1"):
+        read_password_hashes(tmp_path / "bad")
