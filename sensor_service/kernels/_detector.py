@@ -37,6 +37,27 @@ def _empty_steps() -> NDArray[np.void]:
     return _NO_STEPS
 
 
+def _as_kernel_input(arr: NDArray[np.float64], name: str) -> NDArray[np.float64]:
+    """(n, 3) float64, C-contiguous and writable: the one array type the kernel is compiled for.
+
+    Anything else (float32, a strided view, a read-only buffer) is copied once, so a new layout
+    never triggers a numba compile on the per-packet path.
+    """
+    if (
+        type(arr) is np.ndarray
+        and arr.dtype == np.float64
+        and arr.ndim == 2
+        and arr.shape[1] == 3
+        and arr.flags.c_contiguous
+        and arr.flags.writeable
+    ):
+        return arr
+    out = np.array(arr, dtype=np.float64, order="C", copy=True)
+    if out.ndim != 2 or out.shape[1] != 3:
+        raise ValueError(f"{name} must have shape (n, 3), got {out.shape}")
+    return out
+
+
 class StepDetector:
     """Streaming gait event detector for one pod (one foot).
 
@@ -89,12 +110,8 @@ class StepDetector:
         """Process (n, 3) acc (m/s², with gravity) and gyr (deg/s) in the foot frame."""
         if gyr_deg_s is None:
             raise ConfigError("this detector needs gyro samples (has_gyro=True)")
-        acc = acc_m_s2
-        gyr = gyr_deg_s
-        if acc.dtype != np.float64 or acc.ndim != 2 or acc.shape[1] != 3:
-            acc = np.asarray(acc, dtype=np.float64).reshape(-1, 3)
-        if gyr.dtype != np.float64 or gyr.ndim != 2 or gyr.shape[1] != 3:
-            gyr = np.asarray(gyr, dtype=np.float64).reshape(-1, 3)
+        acc = _as_kernel_input(acc_m_s2, "acc_m_s2")
+        gyr = _as_kernel_input(gyr_deg_s, "gyr_deg_s")
         n = acc.shape[0]
         if gyr.shape[0] != n:
             raise ValueError(f"acc has {n} samples but gyr has {gyr.shape[0]}: feed equal blocks")

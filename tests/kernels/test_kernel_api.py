@@ -8,7 +8,7 @@ from kernel_eval import sim_run
 
 from sensor_service.errors import ConfigError
 from sensor_service.kernels import STEP_DTYPE, EventParams, StepDetector, detect_steps
-from sensor_service.kernels._event_kernel import unpack_params
+from sensor_service.kernels._event_kernel import process_block, unpack_params
 from sensor_service.kernels._params import compile_params, pack_params
 
 
@@ -88,3 +88,17 @@ def test_packed_params_round_trip() -> None:
     back = unpack_params(pack_params(kp))
     assert tuple(back) == tuple(kp)
     assert [type(v) for v in back] == [type(v) for v in kp]
+
+
+def test_any_input_layout_gives_the_same_steps() -> None:
+    acc, gyr, _ = sim_run("midfoot", sampling_rate_hz=400.0, duration_s=6.0)  # read-only
+    ref = detect_steps(np.array(acc), np.array(gyr), sampling_rate_hz=400.0)
+    wide = np.zeros((acc.shape[0], 6))
+    wide[:, :3] = acc
+    for a in (acc, acc.astype(np.float32).astype(np.float64), wide[:, :3], np.asfortranarray(acc)):
+        got = detect_steps(a, gyr, sampling_rate_hz=400.0)
+        np.testing.assert_array_equal(got["ic_idx"], ref["ic_idx"])
+    with pytest.raises(ValueError, match=r"shape \(n, 3\)"):
+        detect_steps(acc[:, :2], gyr, sampling_rate_hz=400.0)
+    # only one specialisation of the kernel is ever compiled
+    assert len(process_block.signatures) == 1
