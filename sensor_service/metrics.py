@@ -10,6 +10,9 @@ input and Grafana Agent all scrape. Each process owns one :class:`StageCounters`
     async with await serve_metrics(9464):       # GET http://127.0.0.1:9464/metrics
         ...
 
+A component that already keeps its own counters (``IngestWorker.counters``) is served as it
+is with ``expose_counters("ingest", worker.counters.as_dict)``: read at every scrape.
+
 The stages (:data:`STAGES`) are the same words in every process, so one dashboard query
 (``rate(footpod_stage_total{stage="written"}[1m])``) covers them all. Counting is
 thread-safe (a lock per metric), since BLE callbacks may come from another thread.
@@ -24,11 +27,12 @@ import logging
 import math
 import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Final
 
 __all__ = [
+    "OTHER_METRIC",
     "REGISTRY",
     "STAGES",
     "STAGE_METRIC",
@@ -37,6 +41,7 @@ __all__ = [
     "MetricsServer",
     "Registry",
     "StageCounters",
+    "expose_counters",
     "log_metrics_periodically",
     "serve_metrics",
 ]
@@ -131,6 +136,12 @@ class Counter(_Metric):
 
     kind = "counter"
 
+    def _mirror(self, value: float, **labels: str) -> None:
+        """Take the value of a counter kept elsewhere (see :func:`expose_counters`)."""
+        key = self._key(labels)
+        with self._lock:
+            self._values[key] = float(value)
+
     def inc(self, amount: float = 1, **labels: str) -> None:
         if amount < 0 or math.isnan(amount):
             raise ValueError(f"counter {self.name!r} can only go up, got {amount!r}")
@@ -161,6 +172,18 @@ class Registry:
     def __init__(self) -> None:
         self._metrics: dict[str, _Metric] = {}
         self._lock = threading.Lock()
+        self._sources: list[Callable[[], None]] = []
+
+    def add_source(self, refresh: Callable[[], None]) -> None:
+        """Call ``refresh`` before every render/snapshot (to pull counters kept elsewhere)."""
+        with self._lock:
+            self._sources.append(refresh)
+
+    def _refresh(self) -> None:
+        with self._lock:
+            sources = list(self._sources)
+        for refresh in sources:
+            refresh()
 
     def _get_or_add(self, metric: _Metric) -> _Metric:
         with self._lock:
@@ -187,12 +210,14 @@ class Registry:
 
     def render(self) -> str:
         """The whole registry in Prometheus text exposition format 0.0.4."""
+        self._refresh()
         with self._lock:
             metrics = sorted(self._metrics.values(), key=lambda m: m.name)
         return "".join(metric.render() for metric in metrics)
 
     def snapshot(self) -> dict[str, float]:
         """Flat ``{'name{label="v"}': value}`` view, for logs and tests."""
+        self._refresh()
         out: dict[str, float] = {}
         for metric in sorted(self._metrics.values(), key=lambda m: m.name):
             for labels, value in metric.samples():
@@ -231,6 +256,39 @@ class StageCounters:
 
     def as_dict(self) -> dict[str, int]:
         return {stage: self.get(stage) for stage in STAGES}
+
+
+#: Counters of a component that are not pipeline stages (batches, retries, reconnects...).
+OTHER_METRIC: Final = "footpod_events_total"
+
+
+def expose_counters(
+    component: str,
+    read: Callable[[], Mapping[str, float]],
+    *,
+    registry: Registry = REGISTRY,
+) -> None:
+    """Serve counters a component already keeps (e.g. ``worker.counters.as_dict``).
+
+    At every scrape, ``read()`` is called; keys that are :data:`STAGES` become
+    ``footpod_stage_total{component, stage}``, the others
+    ``footpod_events_total{component, event}``. No change to the component is needed.
+    """
+    stages = StageCounters(component, registry=registry)
+    others = registry.counter(
+        OTHER_METRIC,
+        "Other events counted by a component (batches, retries, reconnects...).",
+        ("component", "event"),
+    )
+
+    def refresh() -> None:
+        for key, value in read().items():
+            if key in STAGES:
+                stages._counter._mirror(value, component=component, stage=key)
+            else:
+                others._mirror(value, component=component, event=key)
+
+    registry.add_source(refresh)
 
 
 # --------------------------------------------------------------------------- HTTP endpoint

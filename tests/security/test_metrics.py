@@ -11,11 +11,14 @@ import threading
 import httpx
 import pytest
 
+from sensor_service.ingest.worker import IngestCounters
 from sensor_service.metrics import (
+    OTHER_METRIC,
     STAGE_METRIC,
     STAGES,
     Registry,
     StageCounters,
+    expose_counters,
     log_metrics_periodically,
     serve_metrics,
 )
@@ -204,3 +207,25 @@ async def test_periodic_log_emits_a_last_line_when_cancelled(
         with pytest.raises(asyncio.CancelledError):
             await task
     assert [r for r in caplog.records if r.name == logger.name]
+
+
+async def test_expose_counters_kept_by_a_component() -> None:
+    """The ingest worker's own counters are served without touching the worker."""
+    registry = Registry()
+    counters = IngestCounters()
+    expose_counters("ingest", counters.as_dict, registry=registry)
+    counters.received += 4
+    counters.written += 40
+    counters.batches += 2
+    async with (
+        await serve_metrics(0, registry=registry) as server,
+        httpx.AsyncClient(timeout=5) as http,
+    ):
+        samples = parse_exposition((await http.get(server.url)).text)
+        counters.written += 10
+        later = parse_exposition((await http.get(server.url)).text)
+    assert samples[_stage("ingest", "received")] == 4
+    assert samples[_stage("ingest", "written")] == 40
+    assert samples[_stage("ingest", "lost")] == 0
+    assert samples[(OTHER_METRIC, frozenset({("component", "ingest"), ("event", "batches")}))] == 2
+    assert later[_stage("ingest", "written")] == 50
