@@ -117,7 +117,7 @@ def validate_username(name: object, *, athlete: bool = False) -> str:
     With ``athlete=True`` the service account names are refused too, since a runner's username
     is their athlete id and the ACL patterns would give them the service's topics.
     """
-    value = validate_id("username", name)
+    value = validate_id("athlete" if athlete else "username", name)
     if athlete and value in RESERVED_USERNAMES:
         raise ConfigError(
             f"athlete id {value!r} is reserved for a service account "
