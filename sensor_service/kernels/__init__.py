@@ -5,6 +5,8 @@ Public API:
 * :class:`StepDetector`: one per pod, streaming (``feed`` / ``gap`` / ``flush``);
 * :func:`detect_steps`: batch, identical to any chunking of the stream;
 * :data:`STEP_DTYPE`: one row per ground contact; :class:`EventParams`: tunable thresholds;
+* :func:`classify_strike`: rearfoot / midfoot / forefoot from the strike angle (cut-offs are
+  parameters: they are unverified);
 * :func:`estimate_mounting`: pod → foot frame rotation from gait data, so results do not depend
   on how the pod is strapped on (:class:`MountingError` when the data cannot tell).
 
@@ -18,6 +20,7 @@ from sensor_service.kernels._detector import PLACEMENTS, StepDetector, detect_st
 from sensor_service.kernels._mounting import MountingError, estimate_mounting
 from sensor_service.kernels._params import EventParams
 from sensor_service.kernels._steps import STEP_DTYPE
+from sensor_service.kernels._strike import classify_strike
 
 __all__ = [
     "PLACEMENTS",
@@ -25,6 +28,7 @@ __all__ = [
     "EventParams",
     "MountingError",
     "StepDetector",
+    "classify_strike",
     "detect_steps",
     "estimate_mounting",
 ]

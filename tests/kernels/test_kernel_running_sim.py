@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from kernel_eval import accuracy, sim_run
 
-from sensor_service.kernels import detect_steps
+from sensor_service.kernels import classify_strike, detect_steps
 from sensor_service.sim.gait import G_M_S2
 
 STRIKES = ("rearfoot", "midfoot", "forefoot")
@@ -119,3 +119,13 @@ def test_running_noisy_and_irregular(fs: float) -> None:
     print(f"\nsim noisy {fs} Hz: F1 {f1:.4f}; GCT median |err| {np.median(np.abs(err)):.2f} ms")
     assert f1 >= 0.99
     assert np.median(np.abs(err)) <= 5.0
+
+
+@pytest.mark.parametrize("strike", STRIKES)
+def test_strike_pattern_from_detected_angle(strike: str) -> None:
+    acc, gyr, _ = sim_run(strike, sampling_rate_hz=416.0)
+    steps = detect_steps(acc, gyr, sampling_rate_hz=416.0)
+    patterns = classify_strike(steps["strike_angle_deg"])
+    assert np.mean(patterns == strike) >= 0.9
+    assert classify_strike(np.nan).item() == "unknown"
+    assert classify_strike(5.0, rearfoot_min_deg=4.0).item() == "rearfoot"
