@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "sensor_service.commands.demo",
     "sensor_service.commands.ingest",
     "sensor_service.commands.profiles",
+    "sensor_service.commands.broker_config",
 )
 
 

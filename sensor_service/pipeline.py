@@ -194,6 +194,7 @@ class AthleteSession:
                         sampling_rate_hz=reader.sampling_rate_hz,
                         placement=spec.placement,
                         has_gyro=chunk.gyr_deg_s is not None,
+                        clip_limit_m_s2=reader.acc_clip_limit_m_s2,
                     )
                 if chunk.gap_samples:
                     detector.gap(chunk.gap_samples)

@@ -31,7 +31,7 @@ from numpy.typing import NDArray
 from sensor_service.ble.backend import backend_kwargs
 from sensor_service.ble.clock import PodClock
 from sensor_service.errors import DecodeError, FootpodError
-from sensor_service.profiles import DecodedPacket, Profile, parse_footpod_info
+from sensor_service.profiles import G_M_S2, DecodedPacket, Profile, parse_footpod_info
 
 __all__ = ["PodReader", "PodSamples", "ReaderCounters", "reconnect_delay_s"]
 
@@ -110,6 +110,8 @@ class PodReader:
         )
         self.sampling_rate_hz = float(profile.rates.default_hz or 100.0)
         self.battery_pct: float | None = None
+        #: Accelerometer saturation in m/s² when the pod says its range (clipping detection).
+        self.acc_clip_limit_m_s2: float | None = None
         self._rotation = profile.mounting.rotation()
         self._pod_time0_s: float | None = None
         self._next_index = 0
@@ -197,6 +199,7 @@ class PodReader:
                 info.forward_axis, info.left_axis
             ).rotation()
             self.battery_pct = float(info.battery_pct)
+            self.acc_clip_limit_m_s2 = float(info.acc_range_g) * G_M_S2
         elif gatt.battery is not None:
             with contextlib.suppress(BleakError):
                 self.battery_pct = float((await client.read_gatt_char(gatt.battery))[0])

@@ -11,6 +11,7 @@ from typing import Any
 
 from sensor_service.contracts import validate_id
 from sensor_service.ingest.worker import IngestWorker
+from sensor_service.metrics import expose_counters, log_metrics_periodically, serve_metrics
 
 __all__ = ["register"]
 
@@ -42,6 +43,15 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--flush-interval-s", type=float, default=0.5, help="max wait to fill a batch"
     )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=9464,
+        help="serve counters in Prometheus text format on 127.0.0.1:PORT/metrics (0: off)",
+    )
+    parser.add_argument(
+        "--log-counters-s", type=float, default=60.0, help="log the counters every N seconds"
+    )
     parser.set_defaults(func=main)
 
 
@@ -62,7 +72,16 @@ def main(args: argparse.Namespace) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, stop.set)
-        await worker.run(stop)
+        expose_counters("ingest", worker.counters.as_dict)
+        metrics = await serve_metrics(args.metrics_port) if args.metrics_port else None
+        ticker = asyncio.create_task(log_metrics_periodically(args.log_counters_s, stop=stop))
+        try:
+            await worker.run(stop)
+        finally:
+            stop.set()
+            await ticker
+            if metrics is not None:
+                await metrics.close()
         log.info("ingest stopped: %s", worker.counters.as_dict())
 
     asyncio.run(run())
