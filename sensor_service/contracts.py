@@ -7,6 +7,7 @@ one-line change here plus a bump of :data:`SCHEMA_VERSION`.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Mapping
@@ -18,6 +19,7 @@ from sensor_service.errors import InvalidIdentifierError, PayloadError
 __all__ = [
     "FIELD_TYPES",
     "ID_PATTERN",
+    "INGESTED_KINDS",
     "MEASUREMENT_POD_STATUS",
     "MEASUREMENT_RUNS",
     "MEASUREMENT_STEPS",
@@ -34,6 +36,7 @@ __all__ = [
     "Side",
     "StepRecord",
     "StepsBatch",
+    "message_to_points",
     "parse_pod_status",
     "parse_run_event",
     "parse_steps_batch",
@@ -412,3 +415,28 @@ def run_event_to_point(event: RunEvent) -> Point:
         {"steps": event.steps},
         event.ts_ns,
     )
+
+
+# --------------------------------------------------------------------------- message → points
+
+#: Topic kinds the ingest stores, and the parser + mapper of each.
+INGESTED_KINDS: Final = ("steps", "status", "runs")
+
+
+def message_to_points(topic_name: str, payload: bytes) -> list[Point]:
+    """Validate one MQTT message against topic and schema; map it to InfluxDB points.
+
+    Raises :class:`PayloadError` (with the reason) for anything that does not fit.
+    """
+    athlete, pod, kind = parse_topic(topic_name)
+    try:
+        obj = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PayloadError(f"payload is not JSON: {exc}") from exc
+    if kind == "steps" and pod is not None:
+        return steps_to_points(parse_steps_batch(obj, topic_athlete=athlete, topic_pod=pod))
+    if kind == "status" and pod is not None:
+        return [status_to_point(parse_pod_status(obj, topic_athlete=athlete, topic_pod=pod))]
+    if kind == "runs":
+        return [run_event_to_point(parse_run_event(obj, topic_athlete=athlete))]
+    raise PayloadError(f"topic kind {kind!r} is not ingested")

@@ -31,15 +31,10 @@ import aiomqtt
 from sensor_service.bus.mqtt_url import parse_mqtt_url
 from sensor_service.contracts import (
     DEAD_LETTER_TOPIC,
+    INGESTED_KINDS,
     SCHEMA_VERSION,
     Point,
-    parse_pod_status,
-    parse_run_event,
-    parse_steps_batch,
-    parse_topic,
-    run_event_to_point,
-    status_to_point,
-    steps_to_points,
+    message_to_points,
     topic_filter,
 )
 from sensor_service.errors import PayloadError, ServiceError, StoreError
@@ -48,9 +43,6 @@ from sensor_service.store.influx import InfluxClient, backoff_delay_s
 __all__ = ["IngestCounters", "IngestWorker", "message_to_points"]
 
 log = logging.getLogger(__name__)
-
-#: Topic kinds the worker stores.
-SUBSCRIBED_KINDS = ("steps", "status", "runs")
 
 
 @dataclass(slots=True)
@@ -65,22 +57,6 @@ class IngestCounters:
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
-
-
-def message_to_points(topic_name: str, payload: bytes) -> list[Point]:
-    """Validate one MQTT message and map it to points; raise :class:`PayloadError` if bad."""
-    athlete, pod, kind = parse_topic(topic_name)
-    try:
-        obj = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PayloadError(f"payload is not JSON: {exc}") from exc
-    if kind == "steps" and pod is not None:
-        return steps_to_points(parse_steps_batch(obj, topic_athlete=athlete, topic_pod=pod))
-    if kind == "status" and pod is not None:
-        return [status_to_point(parse_pod_status(obj, topic_athlete=athlete, topic_pod=pod))]
-    if kind == "runs":
-        return [run_event_to_point(parse_run_event(obj, topic_athlete=athlete))]
-    raise PayloadError(f"topic kind {kind!r} is not ingested")
 
 
 class IngestWorker:
@@ -142,7 +118,7 @@ class IngestWorker:
                     clean_session=False,
                     keepalive=10,
                 ) as client:
-                    for kind in SUBSCRIBED_KINDS:
+                    for kind in INGESTED_KINDS:
                         await client.subscribe(topic_filter(kind), qos=1)
                     attempt = 0
                     self.ready.set()

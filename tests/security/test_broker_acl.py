@@ -22,12 +22,13 @@ from security.broker_probe import (
 )
 from sensor_service.contracts import (
     DEAD_LETTER_TOPIC,
+    INGESTED_KINDS,
     StepRecord,
     StepsBatch,
     topic,
     topic_filter,
 )
-from sensor_service.ingest.worker import SUBSCRIBED_KINDS, IngestWorker
+from sensor_service.ingest.worker import IngestWorker
 from sensor_service.store.influx import InfluxClient
 
 pytestmark = pytest.mark.integration
@@ -173,7 +174,7 @@ async def test_runner_publishes_as_itself_and_ingest_receives_nothing_forged(
         _client(secure_broker, "coach") as coach,
         _client(secure_broker, "ana") as ana,
     ):
-        for kind in (*SUBSCRIBED_KINDS, "pain", "alerts"):
+        for kind in (*INGESTED_KINDS, "pain", "alerts"):
             await ingest.subscribe(topic_filter(kind), qos=1)
         await coach.subscribe("footpod/v1/#", qos=1)
         for name in forged:

@@ -22,13 +22,13 @@ from sensor_service.contracts import (
     ID_PATTERN,
     POD_TOPICS,
     SCHEMA_VERSION,
+    message_to_points,
     parse_topic,
     topic,
     validate_id,
 )
 from sensor_service.demo import DemoConfig
 from sensor_service.errors import ConfigError, InvalidIdentifierError, PayloadError
-from sensor_service.ingest.worker import message_to_points
 from sensor_service.security import (
     athlete_acl_lines,
     make_password_file,
