@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import struct
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -25,13 +26,14 @@ from bleak.backends.scanner import AdvertisementData
 from numpy.typing import NDArray
 
 from sensor_service.ble.backend import backend_kwargs
-from sensor_service.ble.bumble_backend import close_bumble_hosts
+from sensor_service.ble.bumble_backend import close_bumble_hosts, inject_disconnect
 from sensor_service.profiles import (
     G_M_S2,
     DecodedPacket,
     Decoder,
     ParamValue,
     Profile,
+    RscMeasurement,
     Step,
     load_all_profiles,
     load_profile,
@@ -442,3 +444,152 @@ def _check_protocol(case: Case, run: Run) -> None:
         assert {len(d) for d in data} == {20, 40, 60}  # 1, 3, 2 packets per notification
     elif case.profile == "nordic-thingy52":
         assert {len(d) for d in data} == {18}
+
+
+def test_every_profile_runs_end_to_end() -> None:
+    covered = {c.profile for c in CASES} | {"bluetooth-rsc"}
+    assert covered == {p.name for p in load_all_profiles()}
+
+
+async def _rsc_measurements(
+    pod: SimulatedPodBase, params: Mapping[str, ParamValue], *, control: bytes = b""
+) -> tuple[list[RscMeasurement], list[bytes], bytes, bytes]:
+    """Run the RSC profile's start steps, collect every measurement until the run ends."""
+    profile = load_profile("bluetooth-rsc")
+    async with pod:
+        device, adv = await _find(pod)
+        matched = match_profile(adv.local_name, adv.service_uuids, load_all_profiles())
+        assert matched is not None
+        assert matched.name == "bluetooth-rsc"
+        async with BleakClient(device, timeout=5.0, **VIRTUAL) as client:
+            link = Link(client)
+            resolved = profile.resolve_params(params)
+            cp = profile.gatt.resolve("sc_control_point")
+            assert cp is not None
+            if control:
+                await client.start_notify(cp, link.callback(cp))
+            await link.run(profile.start, resolved)
+            if control:
+                await client.write_gatt_char(cp, control, response=True)
+                await link.wait_for(cp, bytes([0x10, control[0]]), 2.0)
+            feature = bytes(await client.read_gatt_char(str(profile.gatt.info)))
+            location = bytes(await client.read_gatt_char(str(profile.gatt.resolve("location"))))
+            async with asyncio.timeout(10.0):
+                while not pod.finished:
+                    await asyncio.sleep(0.05)
+            await asyncio.sleep(0.05)
+            await link.run(profile.stop, resolved)
+    decoder = profile.make_decoder(resolved)
+    out = []
+    for _, packet in _decode_all(decoder, [i for i in link.items if i[1] == profile.gatt.data]):
+        assert packet.rsc is not None
+        out.append(packet.rsc)
+    responses = [d for _, u, d in link.items if u == cp]
+    return out, responses, feature, location
+
+
+async def test_rsc_speed_cadence_stride_distance_match_the_runner() -> None:
+    sim = _sim(duration_s=4.0)
+    params = sim.params
+    source = FootSampleSource(sim, "left", sampling_rate_hz=50.0)
+    pod = make_simulated_pod(
+        "bluetooth-rsc", name="Stryd", source=source, side="left", speed=12.0, interval_s=0.25
+    )
+    measurements, _, feature, location = await _rsc_measurements(pod, {})
+    assert feature == bytes.fromhex("0f00")  # stride, distance, walking/running, calibration
+    assert location == b"\x01"  # top of shoe
+    assert pod.packets_dropped == 0
+    run_start, run_end = params.stand_s, sim.end_s - params.stand_s
+    assert len(measurements) == int(np.ceil(sim.end_s / 0.25))
+    stride = params.speed_m_s * 120.0 / params.cadence_spm
+    for k, m in enumerate(measurements):
+        t = k * 0.25  # measurement k describes run time k × interval
+        running = run_start <= t < run_end
+        assert m.running == running
+        assert m.speed_m_s == pytest.approx(params.speed_m_s if running else 0.0, abs=1 / 512)
+        assert m.cadence_per_min == (round(params.cadence_spm) if running else 0)
+        assert m.stride_m == pytest.approx(stride if running else 0.0, abs=0.005)
+        covered = params.speed_m_s * (min(max(t, run_start), run_end) - run_start)
+        assert m.distance_m == pytest.approx(covered, abs=0.05)
+    assert measurements[-1].distance_m == pytest.approx(
+        params.speed_m_s * (run_end - run_start), abs=0.05 + params.speed_m_s * 0.25
+    )
+
+
+async def test_rsc_strides_option_and_control_point() -> None:
+    sim = _sim(duration_s=1.0)
+    source = FootSampleSource(sim, "left", sampling_rate_hz=20.0)
+    pod = make_simulated_pod(
+        "bluetooth-rsc",
+        name="Zwift RunPod",
+        source=source,
+        speed=20.0,
+        interval_s=0.5,
+        cadence_unit="strides",
+        speed_m_s=3.0,
+        cadence_spm=180.0,
+        run_start_s=0.0,
+        run_end_s=100.0,
+        location=2,
+    )
+    set_1000_m = bytes([0x01]) + struct.pack("<I", 10_000)  # set cumulative value, dm
+    measurements, responses, _, location = await _rsc_measurements(
+        pod, {"cadence_unit": "strides"}, control=set_1000_m
+    )
+    assert location == b"\x02"
+    assert responses == [bytes.fromhex("100101")]
+    assert all(m.cadence_per_min == 180 for m in measurements)  # sent as 90 strides/min
+    assert all(m.stride_m == pytest.approx(2.0) for m in measurements)
+    distances = [m.distance_m for m in measurements]
+    assert distances[0] == pytest.approx(0.0)
+    assert distances[-1] == pytest.approx(1000.0 + 3.0 * 0.5 * (len(distances) - 2), abs=1.6)
+
+
+async def test_link_loss_mid_stream_shows_as_a_tick_gap_and_the_start_is_answered_again() -> None:
+    profile = load_profile("movesense-imu6")
+    rate = 104.0
+    source = Recording(FootSampleSource(_sim(), "left", sampling_rate_hz=rate))
+    pod = make_simulated_pod(
+        "movesense-imu6", name="Movesense 1", source=source, side="left", speed=4.0
+    )
+    params = profile.resolve_params({})
+    decoder = profile.make_decoder(params)
+
+    async def collect(link: Link, n_packets: int) -> list[DecodedPacket]:
+        async with asyncio.timeout(5.0):
+            while len(_decode_all(profile.make_decoder(params), link.items)) < n_packets:
+                await asyncio.sleep(0.02)
+        return [p for _, p in _decode_all(decoder, link.items)]
+
+    async with pod:
+        device, _ = await _find(pod)
+        client = BleakClient(device, timeout=5.0, **VIRTUAL)
+        await client.connect()
+        link = Link(client)
+        await link.run(profile.start, params)
+        before = await collect(link, 4)
+        await inject_disconnect(pod.address)
+        assert not client.is_connected
+        await asyncio.sleep(0.3)  # ~ 1.2 s of samples go nowhere
+        await client.connect()
+        decoder.reset()
+        link = Link(client)
+        await link.run(profile.start, params)
+        assert bytes.fromhex("0163c800") in [d for _, _, d in link.items]
+        after = await collect(link, 3)
+        await link.run(profile.stop, params)
+        await client.disconnect()
+    assert pod.packets_dropped > 0
+    period_ms = 1000.0 / rate
+    acc_before = np.vstack([p.acc_m_s2 for p in before if p.acc_m_s2 is not None])
+    acc_after = np.vstack([p.acc_m_s2 for p in after if p.acc_m_s2 is not None])
+    k_before = _align(acc_before, source.acc, 1e-5)
+    k_after = _align(acc_after, source.acc, 1e-5)
+    end_before = k_before + len(acc_before)
+    missed = k_after - end_before
+    assert missed >= 8 * 8  # whole notifications of 8 samples were lost
+    assert missed * 2 == pod.packets_dropped * 8  # each 8-sample notification is 2 packets
+    assert before[-1].tick is not None
+    assert after[0].tick is not None
+    gap_ms = after[0].tick - before[-1].tick
+    assert gap_ms == pytest.approx((before[-1].n_samples + missed) * period_ms, abs=1)
