@@ -167,6 +167,12 @@ def _number(value: object, key: str, where: str) -> float:
     return number
 
 
+def _count(value: object, key: str, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise PayloadError(f"{where}: field {key!r} must be a non-negative integer")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class StepRecord:
     """One ground contact. ``ic_ns``/``to_ns`` are UTC epoch nanoseconds."""
@@ -272,6 +278,9 @@ class PodStatus:
     packets_lost: int = 0
     battery_pct: float | None = None
     rssi_dbm: float | None = None
+    #: Data gaps so far (lost packets or link loss) and their total length in seconds.
+    gaps: int = 0
+    gap_s_total: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -282,6 +291,8 @@ class PodStatus:
             "ts_ns": self.ts_ns,
             "packets_received": self.packets_received,
             "packets_lost": self.packets_lost,
+            "gaps": self.gaps,
+            "gap_s_total": self.gap_s_total,
         }
         if self.battery_pct is not None:
             out["battery_pct"] = self.battery_pct
@@ -312,6 +323,8 @@ def parse_pod_status(obj: object, *, topic_athlete: str, topic_pod: str) -> PodS
         packets_lost=_require(obj, "packets_lost", int, where),
         battery_pct=None if battery is None else _number(battery, "battery_pct", where),
         rssi_dbm=None if rssi is None else _number(rssi, "rssi_dbm", where),
+        gaps=_count(obj.get("gaps", 0), "gaps", where),
+        gap_s_total=_number(obj.get("gap_s_total", 0.0), "gap_s_total", where),
     )
 
 
@@ -398,6 +411,8 @@ def status_to_point(status: PodStatus) -> Point:
         "state": status.state,
         "packets_received": status.packets_received,
         "packets_lost": status.packets_lost,
+        "gaps": status.gaps,
+        "gap_s_total": status.gap_s_total,
     }
     if status.battery_pct is not None:
         fields["battery_pct"] = status.battery_pct

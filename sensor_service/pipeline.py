@@ -157,6 +157,9 @@ class AthleteSession:
                 packets_received=c.packets_received,
                 packets_lost=c.packets_lost + c.queue_overflows,
                 battery_pct=reader.battery_pct,
+                rssi_dbm=reader.rssi_dbm,
+                gaps=c.gaps,
+                gap_s_total=round(reader.gap_s_total, 3),
             )
             pending.append(
                 asyncio.ensure_future(pub.publish(status_topic, status.to_json(), retain=True))
@@ -204,6 +207,7 @@ class AthleteSession:
                         chunk.gap_samples,
                         chunk.gap_samples / reader.sampling_rate_hz,
                     )
+                    publish_status("connected")  # the gap, with its length, is in the status
                 await emit(detector.feed(chunk.acc_m_s2, chunk.gyr_deg_s))
                 now = time.monotonic()
                 if now - last_status >= self.status_interval_s:

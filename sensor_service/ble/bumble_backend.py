@@ -447,6 +447,35 @@ class VirtualLink:
         self._central.peripherals[device] = controller
         return device
 
+    async def out_of_range(self, address: str, duration_s: float) -> None:
+        """A pod walks out of range for ``duration_s``: link loss (0x08), then silence.
+
+        The peripheral keeps running (its clock and measurements go on) but its controller
+        leaves the link and stops advertising, so the central can neither find nor reach it
+        until it is back in range.
+        """
+        found = [
+            (d, c)
+            for d, c in self._central.peripherals.items()
+            if str(d.random_address.to_string(False)) == address
+        ]
+        if not found:
+            raise BleLinkError(f"no virtual peripheral with address {address}", address=address)
+        device, controller = found[0]
+        sets = list(device.extended_advertising_sets.values())
+        for advertising_set in sets:
+            advertising_set.auto_restart = False
+            await advertising_set.stop()
+        await self.inject_disconnect(address)
+        self.link.remove_controller(controller)
+        try:
+            await asyncio.sleep(duration_s)
+        finally:
+            self.link.add_controller(controller)
+            for advertising_set in sets:
+                advertising_set.auto_restart = True
+                await advertising_set.start()
+
     async def remove_device(self, device: Device) -> None:
         """Take ``device`` off the link: its connections drop (reason 0x13), it goes silent."""
         controller = self._central.peripherals.pop(device, None)

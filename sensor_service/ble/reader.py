@@ -59,6 +59,7 @@ class ReaderCounters:
     packets_lost: int = 0
     samples: int = 0
     gap_samples: int = 0
+    gaps: int = 0
     decode_errors: int = 0
     queue_overflows: int = 0
     duplicates: int = 0
@@ -112,11 +113,18 @@ class PodReader:
         self.battery_pct: float | None = None
         #: Accelerometer saturation in m/s² when the pod says its range (clipping detection).
         self.acc_clip_limit_m_s2: float | None = None
+        #: Signal strength seen when the pod was last found (dBm), where the stack reports it.
+        self.rssi_dbm: float | None = None
         self._rotation = profile.mounting.rotation()
         self._pod_time0_s: float | None = None
         self._next_index = 0
 
     # ------------------------------------------------------------------ public
+    @property
+    def gap_s_total(self) -> float:
+        """Seconds of samples missing so far."""
+        return self.counters.gap_samples / self.sampling_rate_hz
+
     def index_to_epoch_ns(self, index: float) -> int:
         """Host epoch time (ns) of a sample index of this stream."""
         if self._pod_time0_s is None:
@@ -153,7 +161,10 @@ class PodReader:
 
     # ------------------------------------------------------------------ one connection
     def _matches(self, device: BLEDevice, adv: AdvertisementData) -> bool:
-        return (adv.local_name or device.name) == self.name
+        if (adv.local_name or device.name) != self.name:
+            return False
+        self.rssi_dbm = float(adv.rssi) if adv.rssi is not None else None
+        return True
 
     async def _session(self) -> AsyncIterator[PodSamples]:
         device = await BleakScanner.find_device_by_filter(
@@ -304,7 +315,9 @@ class PodReader:
                 return None
         self._next_index = first + acc.shape[0]
         self.counters.samples += acc.shape[0]
-        self.counters.gap_samples += gap
+        if gap > 0:
+            self.counters.gaps += 1
+            self.counters.gap_samples += gap
         rot_t = self._rotation.T
         return PodSamples(
             first_index=first,
