@@ -430,8 +430,11 @@ class SimulatedPodBase(abc.ABC):
                 anchor_s += count / rate
                 count = 0
                 rate = self.sampling_rate_hz
-            if self._connection is not None:
-                # Packets are sized for the current link; unsent ones keep the last size.
+            if self._connection is not None and any(
+                notify or indicate for notify, indicate in self._subscriptions.values()
+            ):
+                # Packets are sized for the subscribed link (its MTU exchange is done by
+                # then); unsent ones keep the last size.
                 self._att_mtu = int(self._connection.att_mtu)
             n = self._samples_per_packet(self._att_mtu)
             # The packet leaves once its last sample has been measured. Nothing is taken
