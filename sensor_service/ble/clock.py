@@ -38,7 +38,7 @@ def unwrap(raw: int, previous: int | None, bits: int) -> int:
 class ClockUpdate:
     """What one packet means on the unwrapped timelines."""
 
-    seq: int  # unwrapped sequence number
+    seq: int  # unwrapped sequence number (-1 when the pod sends none)
     lost_packets: int  # packets missing just before this one (0 when contiguous)
     duplicate: bool  # a repeat or late packet (its sequence was already passed)
     pod_time_s: float  # first sample's time on the pod clock, unwrapped
@@ -69,31 +69,45 @@ class PodClock:
         self._drift = 0.0
         self._since_fit = 0
 
-    def observe(self, seq: int, tick: int, host_time_s: float) -> ClockUpdate:
-        """Account for one packet; ``host_time_s`` is when it arrived (epoch seconds)."""
-        useq = unwrap(seq, self._last_seq, self.seq_bits)
-        utick = unwrap(tick, self._last_tick, self.tick_bits)
+    def track(self, seq: int | None, tick: int | None) -> ClockUpdate:
+        """Unwrap one packet's counters and count what was lost; no time mapping.
+
+        Without a sequence number, loss cannot be counted here (the sample index still shows it
+        as a gap); a tick that does not advance marks a repeated packet. Without a tick the
+        pod time is unknown (``nan``): the caller extrapolates from the sample count.
+        """
+        useq = None if seq is None else unwrap(seq, self._last_seq, self.seq_bits)
+        utick = None if tick is None else unwrap(tick, self._last_tick, self.tick_bits)
         lost = 0
         duplicate = False
-        if self._last_seq is not None:
+        if useq is not None and self._last_seq is not None:
             step = useq - self._last_seq
-            if step <= 0:
-                duplicate = True
-                self.duplicates += 1
-            else:
-                lost = step - 1
-        if not duplicate:
-            self._last_seq = useq
-            self._last_tick = utick
+            duplicate = step <= 0
+            lost = max(step - 1, 0)
+        elif useq is None and utick is not None and self._last_tick is not None:
+            duplicate = utick <= self._last_tick
+        if duplicate:
+            self.duplicates += 1
+        else:
+            if useq is not None:
+                self._last_seq = useq
+            if utick is not None:
+                self._last_tick = utick
             self.packets_received += 1
             self.packets_lost += lost
-        pod_time_s = utick * self.tick_unit_s
-        if not duplicate:
-            self._add_sync(pod_time_s, host_time_s)
-        return ClockUpdate(useq, lost, duplicate, pod_time_s)
+        pod_time_s = float("nan") if utick is None else utick * self.tick_unit_s
+        return ClockUpdate(-1 if useq is None else useq, lost, duplicate, pod_time_s)
+
+    def observe(self, seq: int | None, tick: int, host_time_s: float) -> ClockUpdate:
+        """:meth:`track` one packet and :meth:`sync` its tick with its arrival (epoch s)."""
+        update = self.track(seq, tick)
+        if not update.duplicate:
+            self.sync(update.pod_time_s, host_time_s)
+        return update
 
     # ------------------------------------------------------------------ time mapping
-    def _add_sync(self, pod_s: float, host_s: float) -> None:
+    def sync(self, pod_s: float, host_s: float) -> None:
+        """Add one (pod time, host arrival time) pair to the offset and drift estimate."""
         self._window.append((pod_s, host_s))
         if self._offset_s is None:
             self._offset_s = host_s - pod_s

@@ -26,14 +26,19 @@ from bleak import BleakClient, BleakScanner
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
 from bleak.exc import BleakError
-from numpy.typing import NDArray
 
 from sensor_service.ble.backend import backend_kwargs
-from sensor_service.ble.clock import PodClock
+from sensor_service.ble.timeline import PodSamples, SampleTimeline
 from sensor_service.errors import DecodeError, FootpodError
-from sensor_service.profiles import G_M_S2, DecodedPacket, Profile, parse_footpod_info
+from sensor_service.profiles import (
+    G_M_S2,
+    DecodedPacket,
+    Profile,
+    RscMeasurement,
+    parse_footpod_info,
+)
 
-__all__ = ["PodReader", "PodSamples", "ReaderCounters", "reconnect_delay_s"]
+__all__ = ["PodReader", "PodSamples", "ReaderCounters", "RscReading", "reconnect_delay_s"]
 
 log = logging.getLogger(__name__)
 
@@ -43,14 +48,11 @@ class PodUnavailableError(FootpodError, RuntimeError):
 
 
 @dataclass(frozen=True, slots=True)
-class PodSamples:
-    """Consecutive samples of one pod, in the foot frame."""
+class RscReading:
+    """One Running Speed and Cadence measurement, stamped on arrival (host epoch ns)."""
 
-    first_index: int  # sample index since the stream began, gaps included
-    gap_samples: int  # samples missing just before this chunk (0 when contiguous)
-    acc_m_s2: NDArray[np.float64]
-    gyr_deg_s: NDArray[np.float64] | None
-    clipped: bool
+    ts_ns: int
+    rsc: RscMeasurement
 
 
 @dataclass(slots=True)
@@ -92,6 +94,7 @@ class PodReader:
         scan_timeout_s: float = 10.0,
         connect_timeout_s: float = 10.0,
         on_state: Callable[[str], None] | None = None,
+        on_rsc: Callable[[RscReading], None] | None = None,
     ) -> None:
         self.profile = profile
         self.name = name
@@ -104,20 +107,18 @@ class PodReader:
         self._stopping = asyncio.Event()
         self._disconnected = asyncio.Event()
         self.counters = ReaderCounters()
-        self.clock = PodClock(
-            seq_bits=profile.timestamps.seq_bits or 16,
-            tick_bits=profile.timestamps.tick_wrap_bits or 32,
-            tick_unit_s=profile.timestamps.tick_unit_s,
+        self.timeline = SampleTimeline(
+            profile.timestamps,
+            sampling_rate_hz=float(profile.rates.default_hz or 100.0),
+            rotation=profile.mounting.rotation(),
+            expects_gyro=profile.capabilities.gyro,
         )
-        self.sampling_rate_hz = float(profile.rates.default_hz or 100.0)
+        self._on_rsc = on_rsc or (lambda _reading: None)
         self.battery_pct: float | None = None
         #: Accelerometer saturation in m/s² when the pod says its range (clipping detection).
         self.acc_clip_limit_m_s2: float | None = None
         #: Signal strength seen when the pod was last found (dBm), where the stack reports it.
         self.rssi_dbm: float | None = None
-        self._rotation = profile.mounting.rotation()
-        self._pod_time0_s: float | None = None
-        self._next_index = 0
 
     # ------------------------------------------------------------------ public
     @property
@@ -125,12 +126,13 @@ class PodReader:
         """Seconds of samples missing so far."""
         return self.counters.gap_samples / self.sampling_rate_hz
 
+    @property
+    def sampling_rate_hz(self) -> float:
+        return self.timeline.sampling_rate_hz
+
     def index_to_epoch_ns(self, index: float) -> int:
         """Host epoch time (ns) of a sample index of this stream."""
-        if self._pod_time0_s is None:
-            raise RuntimeError("no samples yet")
-        pod_s = self._pod_time0_s + index / self.sampling_rate_hz
-        return round(self.clock.to_host_s(pod_s) * 1e9)
+        return self.timeline.index_to_epoch_ns(index)
 
     async def stop(self) -> None:
         self._stopping.set()
@@ -204,11 +206,12 @@ class PodReader:
             )
         if gatt.info is not None and gatt.info_parser == "footpod_info":
             info = parse_footpod_info(bytes(await client.read_gatt_char(gatt.info)))
-            self.sampling_rate_hz = float(info.sampling_rate_hz)
             self._decoder_params.update(info.decoder_params())
-            self._rotation = self.profile.mounting.with_axes(
-                info.forward_axis, info.left_axis
-            ).rotation()
+            if not self.timeline.started:
+                self.timeline.sampling_rate_hz = float(info.sampling_rate_hz)
+                self.timeline.rotation = self.profile.mounting.with_axes(
+                    info.forward_axis, info.left_axis
+                ).rotation()
             self.battery_pct = float(info.battery_pct)
             self.acc_clip_limit_m_s2 = float(info.acc_range_g) * G_M_S2
         elif gatt.battery is not None:
@@ -267,14 +270,13 @@ class PodReader:
                     get.cancel()
                     return
                 host_s, data = get.result()
-                chunk = self._handle(decoder, host_s, data)
-                if chunk is not None:
+                for chunk in self._handle(decoder, host_s, data):
                     yield chunk
         finally:
             stop.cancel()
             lost.cancel()
 
-    def _handle(self, decoder: Any, host_s: float, data: bytes) -> PodSamples | None:
+    def _handle(self, decoder: Any, host_s: float, data: bytes) -> list[PodSamples]:
         try:
             packet: DecodedPacket | None = decoder.decode(data)
         except DecodeError as exc:
@@ -282,47 +284,19 @@ class PodReader:
             reasons = self.counters.decode_error_reasons
             reasons[exc.reason] = reasons.get(exc.reason, 0) + 1
             log.warning("pod %s: undecodable packet (%s), %d bytes", self.name, exc, len(data))
-            return None
-        if packet is None or packet.acc_m_s2 is None:
-            return None
-        n = packet.n_samples
-        if packet.sample_period_s:
-            self.sampling_rate_hz = 1.0 / packet.sample_period_s
-        if packet.seq is not None and packet.tick is not None:
-            update = self.clock.observe(packet.seq, packet.tick, host_s)
-            if update.duplicate:
-                self.counters.duplicates += 1
-                return None
-            pod_s = update.pod_time_s
-            if self.profile.timestamps.tick_refers_to == "last":
-                pod_s -= (n - 1) / self.sampling_rate_hz
-        else:  # no pod clock: extrapolate from the sample count
-            pod_s = self._next_index / self.sampling_rate_hz
-            self.clock.observe(self.counters.packets_received, 0, host_s - pod_s)
-        self.counters.packets_received = self.clock.packets_received
-        self.counters.packets_lost = self.clock.packets_lost
-        if self._pod_time0_s is None:
-            self._pod_time0_s = pod_s
-        first = round((pod_s - self._pod_time0_s) * self.sampling_rate_hz)
-        gap = first - self._next_index
-        acc = packet.acc_m_s2
-        gyr = packet.gyr_deg_s
-        if gap < 0:  # overlap with what we already have: keep only the new part
-            acc = acc[-gap:]
-            gyr = None if gyr is None else gyr[-gap:]
-            first, gap = self._next_index, 0
-            if acc.shape[0] == 0:
-                return None
-        self._next_index = first + acc.shape[0]
-        self.counters.samples += acc.shape[0]
-        if gap > 0:
-            self.counters.gaps += 1
-            self.counters.gap_samples += gap
-        rot_t = self._rotation.T
-        return PodSamples(
-            first_index=first,
-            gap_samples=gap,
-            acc_m_s2=acc @ rot_t,
-            gyr_deg_s=None if gyr is None else gyr @ rot_t,
-            clipped=packet.clipped,
+            return []
+        if packet is None:
+            return []
+        if packet.rsc is not None:
+            self._on_rsc(RscReading(round(host_s * 1e9), packet.rsc))
+            return []
+        chunks = self.timeline.push(packet, host_s)
+        t = self.timeline.counters
+        c = self.counters
+        c.packets_received, c.packets_lost, c.duplicates = (
+            t.packets_received,
+            t.packets_lost,
+            t.duplicates,
         )
+        c.samples, c.gaps, c.gap_samples = t.samples, t.gaps, t.gap_samples
+        return chunks

@@ -23,12 +23,11 @@ def test_bad_packets_are_counted_by_reason_and_skipped(
 ) -> None:
     reader = PodReader(profile=load_profile("footpod-imu-v1"), name="footpod-x")
     decoder = reader.profile.make_decoder()
-    first = reader._handle(decoder, 100.0, _packet(0, 0))
+    (first,) = reader._handle(decoder, 100.0, _packet(0, 0))
     with caplog.at_level(logging.WARNING):
-        assert reader._handle(decoder, 100.05, garbage) is None
-    second = reader._handle(decoder, 100.1, _packet(1, round(19 / 416 * 1e6)))
-    assert first is not None
-    assert second is not None
+        assert reader._handle(decoder, 100.05, garbage) == []
+    (second,) = reader._handle(decoder, 100.1, _packet(1, round(19 / 416 * 1e6)))
+    assert first.first_index == 0
     assert reader.counters.decode_errors == 1
     assert sum(reader.counters.decode_error_reasons.values()) == 1
     assert "undecodable packet" in caplog.text
