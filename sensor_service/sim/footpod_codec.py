@@ -18,20 +18,23 @@ is decoded by the ``footpod-imu-v1`` profile's layout). This module keeps only w
 from __future__ import annotations
 
 import struct
+from pathlib import Path
 from typing import Final, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from sensor_service.errors import FootpodError
+from sensor_service.errors import ConfigError, FootpodError
 from sensor_service.profiles import (
     AXES,
     G_M_S2,
     FootpodInfo,
+    Gatt,
     encode_footpod_data,
     encode_footpod_info,
     footpod_set_rate_command,
     load_profile,
+    validate_profile_file,
 )
 
 __all__ = [
@@ -73,7 +76,20 @@ PROTOCOL_NAME: Final = "footpod-imu/1"
 PROFILE_NAME: Final = "footpod-imu-v1"
 PROTOCOL_VERSION: Final = 1
 
-_GATT = load_profile(PROFILE_NAME).gatt
+
+def _footpod_gatt() -> Gatt:
+    """``[gatt]`` of the footpod-imu-v1 profile; the repository's file if the profiles
+    directory (``$FOOTPOD_PROFILES_DIR``) has none, so importing the simulator never fails."""
+    try:
+        return load_profile(PROFILE_NAME).gatt
+    except ConfigError:
+        repo_file = (
+            Path(__file__).resolve().parents[2] / "firmware_profiles" / f"{PROFILE_NAME}.toml"
+        )
+        return validate_profile_file(repo_file).gatt
+
+
+_GATT = _footpod_gatt()
 
 
 def _required(uuid: str | None, role: str) -> str:
