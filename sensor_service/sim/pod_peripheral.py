@@ -80,9 +80,6 @@ logger = logging.getLogger(__name__)
 MAX_RATE_HZ = 3200
 """Highest rate the footpod-imu/1 control point accepts, in Hz."""
 
-STANDARD_BATTERY_SERVICE_UUID = BATTERY_SERVICE_UUID
-STANDARD_BATTERY_LEVEL_UUID = BATTERY_LEVEL_UUID
-
 _DRAIN_EVERY_PACKETS = 8
 _ATT_APP_ERROR_UNKNOWN_COMMAND = 0x80
 _ATT_APP_ERROR_FINISHED = 0x81
@@ -333,11 +330,11 @@ class SimulatedPodBase(abc.ABC):
     def _battery_service(self) -> gatt.Service:
         """Battery Service 0x180F with Battery Level 0x2A19 (read)."""
         level = self._char(
-            STANDARD_BATTERY_LEVEL_UUID,
+            BATTERY_LEVEL_UUID,
             gatt.Characteristic.Properties.READ,
             read=lambda: bytes([self.battery_pct]),
         )
-        return gatt.Service(STANDARD_BATTERY_SERVICE_UUID, [level])
+        return gatt.Service(BATTERY_SERVICE_UUID, [level])
 
     def _subscription_listener(
         self, char: gatt.Characteristic[bytes]
