@@ -21,9 +21,11 @@ __all__ = [
     "ID_PATTERN",
     "INGESTED_KINDS",
     "MEASUREMENT_POD_STATUS",
+    "MEASUREMENT_RSC",
     "MEASUREMENT_RUNS",
     "MEASUREMENT_STEPS",
     "POD_STATES",
+    "RSC_FIELDS",
     "SCHEMA_VERSION",
     "SIDES",
     "STEP_FIELDS",
@@ -32,15 +34,18 @@ __all__ = [
     "Placement",
     "PodStatus",
     "Point",
+    "RscBatch",
     "RunEvent",
     "Side",
     "StepRecord",
     "StepsBatch",
     "message_to_points",
     "parse_pod_status",
+    "parse_rsc_batch",
     "parse_run_event",
     "parse_steps_batch",
     "parse_topic",
+    "rsc_to_points",
     "topic",
     "topic_filter",
     "validate_id",
@@ -72,7 +77,7 @@ Placement = Literal["foot", "ankle", "shank"]
 
 TOPIC_ROOT: Final = "footpod/v1"
 #: Per-pod topic kinds: ``footpod/v1/{athlete}/{pod}/{kind}``.
-POD_TOPICS: Final = ("status", "steps", "imu")
+POD_TOPICS: Final = ("status", "steps", "imu", "rsc")
 #: Per-athlete topic kinds: ``footpod/v1/{athlete}/{kind}``.
 ATHLETE_TOPICS: Final = ("runs", "pain", "alerts")
 #: Where consumers republish what they refuse, with the reason.
@@ -373,11 +378,80 @@ def parse_run_event(obj: object, *, topic_athlete: str) -> RunEvent:
     )
 
 
+#: Fields of one Running Speed and Cadence reading (Bluetooth SIG RSC pods: FIRMWARE.md §1).
+RSC_FIELDS: Final[dict[str, type]] = {
+    "speed_m_s": float,
+    "cadence_spm": float,
+    "stride_m": float,
+    "distance_m": float,
+    "running": bool,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RscBatch:
+    """Payload of ``footpod/v1/{athlete}/{pod}/rsc``: speed / cadence / distance readings."""
+
+    athlete: str
+    pod: str
+    run: str
+    readings: tuple[tuple[int, dict[str, float | bool]], ...]  # (ts_ns, fields)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "v": SCHEMA_VERSION,
+            "athlete": self.athlete,
+            "pod": self.pod,
+            "run": self.run,
+            "readings": [{"ts_ns": ts, **fields} for ts, fields in self.readings],
+        }
+
+
+def parse_rsc_batch(obj: object, *, topic_athlete: str, topic_pod: str) -> RscBatch:
+    where = "rsc payload"
+    _check_version(obj, where)  # type: ignore[arg-type]
+    assert isinstance(obj, Mapping)
+    athlete = _require(obj, "athlete", str, where)
+    pod = _require(obj, "pod", str, where)
+    if athlete != topic_athlete or pod != topic_pod:
+        raise PayloadError(f"{where}: athlete/pod {athlete!r}/{pod!r} differ from the topic's")
+    run = _require(obj, "run", str, where)
+    try:
+        validate_id("run", run)
+    except InvalidIdentifierError as exc:
+        raise PayloadError(f"{where}: {exc}") from exc
+    readings = []
+    for i, raw in enumerate(_require(obj, "readings", list, where)):
+        at = f"{where} reading {i}"
+        if not isinstance(raw, Mapping):
+            raise PayloadError(f"{at}: each reading must be an object")
+        ts_ns = _require(raw, "ts_ns", int, at)
+        for key in ("speed_m_s", "cadence_spm"):
+            if key not in raw:
+                raise PayloadError(f"{at}: missing field {key!r}")
+        fields: dict[str, float | bool] = {}
+        for key, value in raw.items():
+            if key == "ts_ns" or value is None:
+                continue
+            typ = RSC_FIELDS.get(key)
+            if typ is None:
+                raise PayloadError(f"{at}: unknown field {key!r}")
+            if typ is bool:
+                if not isinstance(value, bool):
+                    raise PayloadError(f"{at}: field {key!r} must be a boolean")
+                fields[key] = value
+            else:
+                fields[key] = _number(value, key, at)
+        readings.append((ts_ns, fields))
+    return RscBatch(athlete, pod, run, tuple(readings))
+
+
 # --------------------------------------------------------------------------- InfluxDB schema
 
 MEASUREMENT_STEPS: Final = "steps"
 MEASUREMENT_POD_STATUS: Final = "pod_status"
 MEASUREMENT_RUNS: Final = "runs"
+MEASUREMENT_RSC: Final = "rsc"
 #: Tags of the ``steps`` measurement. With the IC timestamp they make a step's point identity,
 #: so a re-delivered step overwrites itself instead of duplicating.
 STEP_TAGS: Final = ("athlete", "pod", "side", "placement", "run")
@@ -423,6 +497,11 @@ def status_to_point(status: PodStatus) -> Point:
     )
 
 
+def rsc_to_points(batch: RscBatch) -> list[Point]:
+    tags = {"athlete": batch.athlete, "pod": batch.pod, "run": batch.run}
+    return [Point(MEASUREMENT_RSC, tags, dict(fields), ts) for ts, fields in batch.readings]
+
+
 def run_event_to_point(event: RunEvent) -> Point:
     return Point(
         MEASUREMENT_RUNS,
@@ -435,7 +514,7 @@ def run_event_to_point(event: RunEvent) -> Point:
 # --------------------------------------------------------------------------- message → points
 
 #: Topic kinds the ingest stores, and the parser + mapper of each.
-INGESTED_KINDS: Final = ("steps", "status", "runs")
+INGESTED_KINDS: Final = ("steps", "status", "runs", "rsc")
 
 
 def message_to_points(topic_name: str, payload: bytes) -> list[Point]:
@@ -454,4 +533,6 @@ def message_to_points(topic_name: str, payload: bytes) -> list[Point]:
         return [status_to_point(parse_pod_status(obj, topic_athlete=athlete, topic_pod=pod))]
     if kind == "runs":
         return [run_event_to_point(parse_run_event(obj, topic_athlete=athlete))]
+    if kind == "rsc" and pod is not None:
+        return rsc_to_points(parse_rsc_batch(obj, topic_athlete=athlete, topic_pod=pod))
     raise PayloadError(f"topic kind {kind!r} is not ingested")

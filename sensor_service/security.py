@@ -4,17 +4,13 @@ Who may do what on ``footpod/v1/…`` is declared once, here, and rendered into 
 shipped in ``deploy/mosquitto/`` (``footpod broker-config`` writes the same files for a
 deployment; a test keeps the shipped copies equal to what this module renders).
 
-=========  ===============================================  ========================================
-user       write                                            read
-=========  ===============================================  ========================================
-runner     ``footpod/v1/<own id>/+/{steps,status,imu}``,    ``footpod/v1/<own id>/alerts``
-           ``footpod/v1/<own id>/{runs,pain}``
-ingest     ``footpod/v1/_deadletter``                       ``footpod/v1/+/+/{steps,status,imu}``,
-                                                            ``footpod/v1/+/{runs,pain,alerts}``
-coach      nothing                                          ``footpod/v1/#``
-risk       ``footpod/v1/+/alerts``                          ``footpod/v1/+/{runs,pain}``,
-                                                            ``footpod/v1/+/+/steps``
-=========  ===============================================  ========================================
+* runner: writes ``footpod/v1/<own id>/+/{steps,status,imu,rsc}`` and
+  ``footpod/v1/<own id>/{runs,pain}``; reads ``footpod/v1/<own id>/alerts``.
+* ingest: writes ``footpod/v1/_deadletter``; reads ``footpod/v1/+/+/{steps,status,imu,rsc}``
+  and ``footpod/v1/+/{runs,pain,alerts}``.
+* coach: writes nothing; reads ``footpod/v1/#``.
+* risk: writes ``footpod/v1/+/alerts``; reads ``footpod/v1/+/{runs,pain}`` and
+  ``footpod/v1/+/+/steps``.
 
 A runner's MQTT username *is* their athlete id: the rules are Mosquitto ``pattern`` lines with
 ``%u``, so adding a runner needs a password, never an ACL edit. Pattern lines apply to every

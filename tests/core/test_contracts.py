@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from sensor_service.contracts import (
@@ -144,3 +146,23 @@ def test_status_round_trip() -> None:
     bad = status.to_json() | {"state": "exploded"}
     with pytest.raises(PayloadError, match="state must be"):
         parse_pod_status(bad, topic_athlete="ana", topic_pod="ana-left")
+
+
+def test_rsc_batch_round_trips_to_points() -> None:
+    from sensor_service.contracts import RscBatch, message_to_points
+
+    batch = RscBatch(
+        "ana",
+        "ana-rsc",
+        "run-1",
+        ((1_700_000_000_000_000_000, {"speed_m_s": 3.1, "cadence_spm": 172.0, "running": True}),),
+    )
+    payload = json.dumps(batch.to_json()).encode()
+    (point,) = message_to_points("footpod/v1/ana/ana-rsc/rsc", payload)
+    assert point.measurement == "rsc"
+    assert point.tags == {"athlete": "ana", "pod": "ana-rsc", "run": "run-1"}
+    assert point.fields == {"speed_m_s": 3.1, "cadence_spm": 172.0, "running": True}
+    bad = batch.to_json()
+    bad["readings"][0]["speed_m_s"] = "fast"
+    with pytest.raises(PayloadError, match="must be a number"):
+        message_to_points("footpod/v1/ana/ana-rsc/rsc", json.dumps(bad).encode())
