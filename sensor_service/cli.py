@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "sensor_service.commands.ingest",
     "sensor_service.commands.profiles",
     "sensor_service.commands.broker_config",
+    "sensor_service.commands.scan",
 )
 
 
