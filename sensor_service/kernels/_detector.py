@@ -8,6 +8,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from sensor_service.errors import ConfigError
+from sensor_service.kernels._acc_kernel import (
+    ACC_RING_COLS,
+    ACC_STATE_F,
+    ACC_STATE_I,
+    acc_process_block,
+    acc_reset_on_flush,
+    acc_reset_on_gap,
+)
+from sensor_service.kernels._acc_params import AccEventParams, compile_acc_params, pack_acc_params
 from sensor_service.kernels._event_kernel import (
     FEED_STATE_F,
     FEED_STATE_I,
@@ -23,8 +32,8 @@ from sensor_service.kernels._steps import N_OUT_COLS, STEP_DTYPE, rows_to_steps
 
 __all__ = ["PLACEMENTS", "StepDetector", "detect_steps"]
 
-#: Where the pod sits. Only the foot (dorsum or lateral side of the shoe) is supported so far.
-PLACEMENTS: Final = ("foot",)
+#: Where the pod sits: on the shoe (dorsum or lateral side), just above the ankle, or mid-shank.
+PLACEMENTS: Final = ("foot", "ankle", "shank")
 _OUT_CAP: Final = 64  # rows kept for per-packet calls; larger blocks get a larger buffer
 
 
@@ -74,52 +83,74 @@ class StepDetector:
         has_gyro: bool = True,
         clip_limit_m_s2: float | None = None,
         params: EventParams | None = None,
+        acc_params: AccEventParams | None = None,
     ) -> None:
         if placement not in PLACEMENTS:
-            raise ConfigError(
-                f"placement {placement!r} is not supported yet: use one of {PLACEMENTS}"
-            )
-        if not has_gyro:
-            raise ConfigError(
-                "the foot detector needs a gyroscope (pitch velocity); an accelerometer-only "
-                "path is not implemented yet"
-            )
+            raise ConfigError(f"placement {placement!r} is not supported: use one of {PLACEMENTS}")
         self.sampling_rate_hz = float(sampling_rate_hz)
         self.placement = placement
+        #: Which method runs: "gyro" (foot pod with gyroscope: pitch-velocity swing and push-off,
+        #: ``_event_kernel``) or "acc" (ankle / shank pods, or any pod without gyroscope:
+        #: orientation-free impact and push-off peak of |acc|, ``_acc_kernel``). A shank's
+        #: gyroscope does not measure the foot's pitch, so ankle and shank pods use "acc".
+        self.method = "gyro" if placement == "foot" and has_gyro else "acc"
         self.params = params if params is not None else EventParams()
-        self._kp = compile_params(self.params, self.sampling_rate_hz, clip_limit_m_s2)
-        self._kp_packed = pack_params(self._kp)
-        self._ring = np.zeros((self._kp.ring_mask + 1, RING_COLS))
-        self._st_i = np.zeros(FEED_STATE_I, dtype=np.int64)
-        self._st_f = np.zeros(FEED_STATE_F)
+        self.acc_params = acc_params if acc_params is not None else AccEventParams()
+        if self.method == "gyro":
+            self._kp = compile_params(self.params, self.sampling_rate_hz, clip_limit_m_s2)
+            self._kp_packed = pack_params(self._kp)
+            self._ring = np.zeros((self._kp.ring_mask + 1, RING_COLS))
+            self._st_i = np.zeros(FEED_STATE_I, dtype=np.int64)
+            self._st_f = np.zeros(FEED_STATE_F)
+            self._min_period_n = self._kp.min_swing_n
+        else:
+            self._akp = compile_acc_params(self.acc_params, self.sampling_rate_hz, clip_limit_m_s2)
+            self._kp_packed = pack_acc_params(self._akp)
+            self._ring = np.zeros((self._akp.ring_mask + 1, ACC_RING_COLS))
+            self._st_i = np.zeros(ACC_STATE_I, dtype=np.int64)
+            self._st_f = np.zeros(ACC_STATE_F)
+            self._min_period_n = self._akp.min_stride_n
         self._out = np.empty((_OUT_CAP, N_OUT_COLS))
 
     @property
     def samples_seen(self) -> int:
         """Samples seen since the detector started, lost samples (gaps) included."""
-        return samples_seen(self._st_i)
+        return samples_seen(self._st_i)  # both kernels keep it in st_i[0]
 
     @property
     def dropped_steps(self) -> int:
         """Steps dropped because a gap overlapped them."""
+        if self.method == "acc":
+            return int(self._st_i[7])
         return dropped_steps(self._st_i)
 
     def feed(
-        self, acc_m_s2: NDArray[np.float64], gyr_deg_s: NDArray[np.float64] | None
+        self, acc_m_s2: NDArray[np.float64], gyr_deg_s: NDArray[np.float64] | None = None
     ) -> NDArray[np.void]:
-        """Process (n, 3) acc (m/s², with gravity) and gyr (deg/s) in the foot frame."""
-        if gyr_deg_s is None:
-            raise ConfigError("this detector needs gyro samples (has_gyro=True)")
+        """Process (n, 3) acc (m/s², with gravity) and gyr (deg/s) in the foot frame.
+
+        The acc-only method (``method == "acc"``) ignores ``gyr_deg_s`` and needs no particular
+        orientation of the acc axes.
+        """
         acc = _as_kernel_input(acc_m_s2, "acc_m_s2")
-        gyr = _as_kernel_input(gyr_deg_s, "gyr_deg_s")
         n = acc.shape[0]
-        if gyr.shape[0] != n:
-            raise ValueError(f"acc has {n} samples but gyr has {gyr.shape[0]}: feed equal blocks")
         out = self._out
-        cap = n // self._kp.min_swing_n + 2
+        cap = n // self._min_period_n + 2
         if cap > out.shape[0]:
             out = np.empty((cap, N_OUT_COLS))
-        n_out = process_block(acc, gyr, self._ring, self._st_i, self._st_f, out, self._kp_packed)
+        if self.method == "acc":
+            n_out = acc_process_block(acc, self._ring, self._st_i, self._st_f, out, self._kp_packed)
+        else:
+            if gyr_deg_s is None:
+                raise ConfigError("this detector needs gyro samples (has_gyro=True)")
+            gyr = _as_kernel_input(gyr_deg_s, "gyr_deg_s")
+            if gyr.shape[0] != n:
+                raise ValueError(
+                    f"acc has {n} samples but gyr has {gyr.shape[0]}: feed equal blocks"
+                )
+            n_out = process_block(
+                acc, gyr, self._ring, self._st_i, self._st_f, out, self._kp_packed
+            )
         if n_out == 0:
             return _empty_steps()
         return rows_to_steps(out[:n_out])
@@ -129,11 +160,17 @@ class StepDetector:
         if n_missing < 0:
             raise ValueError(f"n_missing must be ≥ 0, got {n_missing}")
         if n_missing:
-            reset_on_gap(self._st_i, int(n_missing))
+            if self.method == "acc":
+                acc_reset_on_gap(self._st_i, int(n_missing))
+            else:
+                reset_on_gap(self._st_i, int(n_missing))
 
     def flush(self) -> NDArray[np.void]:
         """End of stream. A contact without a toe-off is standing still: no step is emitted."""
-        reset_on_flush(self._st_i)
+        if self.method == "acc":
+            acc_reset_on_flush(self._st_i)
+        else:
+            reset_on_flush(self._st_i)
         return _empty_steps()
 
 
@@ -145,14 +182,19 @@ def detect_steps(
     placement: str = "foot",
     params: EventParams | None = None,
     clip_limit_m_s2: float | None = None,
+    acc_params: AccEventParams | None = None,
 ) -> NDArray[np.void]:
-    """Batch detection: one :meth:`StepDetector.feed` of the whole recording, then ``flush``."""
+    """Batch detection: one :meth:`StepDetector.feed` of the whole recording, then ``flush``.
+
+    ``gyr_deg_s=None`` (or an ankle / shank placement) selects the acc-only method.
+    """
     det = StepDetector(
         sampling_rate_hz=sampling_rate_hz,
         placement=placement,
         has_gyro=gyr_deg_s is not None,
         clip_limit_m_s2=clip_limit_m_s2,
         params=params,
+        acc_params=acc_params,
     )
     steps = det.feed(acc_m_s2, gyr_deg_s)
     tail = det.flush()

@@ -26,7 +26,10 @@ four-state machine: WAIT → SWING → IC_WAIT → CONTACT → (SWING ...).
   middle of the sample interval in which that change starts (sub-sample index). Using the first
   large change rather than the largest keeps later events (end of the foot slap) from being taken;
   it must also stand ``impact_noise_factor`` times above the window's median change (noise).
-  Peak ``|acc|`` within ``impact_peak_ms`` of IC is reported in g.
+  Peak ``|acc|`` within ``impact_peak_ms`` of IC is reported in g, and the mean slope of ``|acc|``
+  from IC to that peak in g/s as a loading-rate proxy (``loading_rate_g_s``; tibial acceleration
+  rate is used the same way as a surrogate of the force loading rate, e.g. Kiernan et al. 2020;
+  at the foot it is a proxy only, never a force).
 * **Toe-off (TO).** When the next swing is confirmed, TO is the maximum of the plantar-flexion
   pitch velocity between ``IC + min_gct_ms`` and the swing start (Falbriard et al. 2018: the
   extremum of the pitch angular velocity in the second half of the cycle, their t1, was the most
@@ -94,7 +97,8 @@ _PEAK_G = 3
 _FSA = 4
 _STRIDE_MS = 5
 _PREV_IC = 6
-FEED_STATE_F = 7
+_LR = 7  # loading-rate proxy of the current landing, g/s
+FEED_STATE_F = 8
 # --- ring columns
 _R_G = 0
 _R_A = 1
@@ -165,11 +169,18 @@ def _find_ic(
         first -= 1
     last_pre = first - 1
     peak = 0.0
+    k_pk = last_pre
     for k in range(last_pre, min(last_pre + kp.impact_peak_n, n) + 1):
-        peak = max(peak, ring[k & mask, _R_A])
+        v = ring[k & mask, _R_A]
+        if v > peak:
+            peak = v
+            k_pk = k
     if peak < kp.impact_min_m_s2:
         return False
     ic = last_pre + kp.onset_offset
+    st_f[_LR] = np.nan
+    if k_pk > ic:
+        st_f[_LR] = (peak - ring[last_pre & mask, _R_A]) / G0_M_S2 / ((k_pk - ic) * kp.dt_s)
     ic_i = math.floor(ic)
     st_f[_IC] = ic
     st_i[_IC_I] = ic_i
@@ -236,6 +247,7 @@ def _emit(
     out[row, 4] = st_f[_PEAK_G]
     out[row, 5] = st_f[_FSA]
     out[row, 6] = clipped
+    out[row, 7] = st_f[_LR]
     return True
 
 

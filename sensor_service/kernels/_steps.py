@@ -19,14 +19,16 @@ STEP_DTYPE: Final = np.dtype(
         ("peak_accel_g", "f8"),  # peak |acc| of the landing impact, in g
         ("strike_angle_deg", "f8"),  # foot pitch at IC − standing pitch; NaN when unknown
         ("clipped", "?"),  # a saturated accelerometer sample between IC and TO
+        # loading-rate proxy: mean slope of |acc| from IC to its impact peak, g/s; NaN if none
+        ("loading_rate_g_s", "f8"),
     ]
 )
 #: The kernel writes rows of float64 in the field order above (``clipped`` as 0.0 / 1.0).
-N_OUT_COLS: Final = 7
+N_OUT_COLS: Final = 8
 
 
 def rows_to_steps(rows: NDArray[np.float64]) -> NDArray[np.void]:
-    """Convert kernel output rows (n, 7) to a :data:`STEP_DTYPE` array."""
+    """Convert kernel output rows (n, 8) to a :data:`STEP_DTYPE` array."""
     out = np.empty(rows.shape[0], dtype=STEP_DTYPE)
     for j, name in enumerate(STEP_DTYPE.names or ()):
         if name == "clipped":

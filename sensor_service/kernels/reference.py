@@ -14,10 +14,11 @@ import math
 import numpy as np
 from numpy.typing import NDArray
 
+from sensor_service.kernels._acc_params import AccEventParams, AccKernelParams, compile_acc_params
 from sensor_service.kernels._params import G0_M_S2, EventParams, KernelParams, compile_params
-from sensor_service.kernels._steps import rows_to_steps
+from sensor_service.kernels._steps import N_OUT_COLS, rows_to_steps
 
-__all__ = ["reference_detect_steps"]
+__all__ = ["reference_detect_steps", "reference_detect_steps_acc"]
 
 
 def _run_lengths(mask: NDArray[np.bool_]) -> NDArray[np.int64]:
@@ -98,7 +99,7 @@ def _detect(
     cursor = 0  # first sample a swing run may count
     contact = False
     ic = ic_i = 0.0
-    peak_g = fsa = stride_ms = 0.0
+    peak_g = fsa = stride_ms = lr = 0.0
     prev_ic = math.nan
     while True:
         n_c = _first_window(below, cursor, m)
@@ -115,7 +116,7 @@ def _detect(
                 to = k + _parabolic_peak(g, k)
                 clipped = bool(np.any(clip[int(ic_i) : min(math.ceil(to), n_c) + 1]))
                 gct_ms = (to - ic) * 1000.0 * dt
-                rows.append([ic, to, gct_ms, stride_ms, peak_g, fsa, float(clipped)])
+                rows.append([ic, to, gct_ms, stride_ms, peak_g, fsa, float(clipped), lr])
             contact = False
         # swing until the pitch velocity comes back above the threshold; the IC window then
         # closes on a still foot or at the deadline, unless the swing resumes first (a pause)
@@ -144,7 +145,8 @@ def _detect(
         k = _onset(
             jerk, w0, n_conf, kp.impact_rise_frac, kp.impact_noise_factor, kp.onset_rise_frac
         )
-        peak = -1.0 if k < 0 else float(np.max(a[k : min(k + kp.impact_peak_n, n_conf) + 1]))
+        seg = a[k : min(k + kp.impact_peak_n, n_conf) + 1] if k >= 0 else a[:0]
+        peak = float(seg.max()) if seg.size else -1.0
         if peak < kp.impact_min_m_s2:
             prev_ic = math.nan  # no landing: wait for the next swing
             cursor = n_conf + 1
@@ -152,6 +154,8 @@ def _detect(
         ic = k + kp.onset_offset
         ic_i = math.floor(ic)
         peak_g = peak / G0_M_S2
+        k_pk = k + int(np.argmax(seg))
+        lr = (peak - a[k]) / G0_M_S2 / ((k_pk - ic) * dt) if k_pk > ic else math.nan
         stride_ms = (ic - prev_ic) * 1000.0 * dt
         prev_ic = ic
         refs = np.flatnonzero(still_ok[: n_conf + 1])
@@ -162,7 +166,7 @@ def _detect(
             fsa = -(i_ic - integral[refs[-1]])
         contact = True
         cursor = max(n_conf + 1, ic_i + kp.min_gct_n)
-    return np.asarray(rows, dtype=np.float64).reshape(-1, 7)
+    return np.asarray(rows, dtype=np.float64).reshape(-1, N_OUT_COLS)
 
 
 def reference_detect_steps(
@@ -178,3 +182,91 @@ def reference_detect_steps(
     acc = np.ascontiguousarray(acc_m_s2, dtype=np.float64)
     gyr = np.ascontiguousarray(gyr_deg_s, dtype=np.float64)
     return rows_to_steps(_detect(acc, gyr, kp))
+
+
+# --------------------------------------------------------------------------- acc-only detector
+
+
+def _acc_detect(acc: NDArray[np.float64], kp: AccKernelParams) -> NDArray[np.float64]:
+    """Event-to-event version of :mod:`sensor_service.kernels._acc_kernel` (same numbers)."""
+    dt = kp.dt_s
+    n_total = acc.shape[0]
+    a = np.sqrt(acc[:, 0] * acc[:, 0] + acc[:, 1] * acc[:, 1] + acc[:, 2] * acc[:, 2])
+    lag = kp.jerk_lag_n
+    jerk = np.zeros(n_total)
+    if n_total > lag:
+        d = acc[lag:] - acc[:-lag]
+        jerk[lag:] = np.sqrt(d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1] + d[:, 2] * d[:, 2])
+    if kp.clip_m_s2 > 0:
+        clip = np.any(np.abs(acc) >= kp.clip_m_s2, axis=1)
+    else:
+        clip = np.zeros(n_total, dtype=bool)
+    h = kp.to_smooth_n // 2
+    smooth = np.convolve(a, np.ones(2 * h + 1) / (2 * h + 1), mode="same")
+
+    rows: list[list[float]] = []
+    ref = 0.0
+    allowed = lag  # the jerk needs lag samples of history
+    pend: tuple[float, float, float, float] | None = None  # ic, peak_g, lr, stride_ms
+    while True:
+        hits = np.flatnonzero(jerk[allowed:] >= kp.impact_min_jerk)
+        if hits.size == 0:
+            break
+        k1 = allowed + int(hits[0])
+        n = k1 + 2 * kp.impact_peak_n  # the sample at which the window is judged
+        if n >= n_total:
+            break
+        if pend is not None and n - math.floor(pend[0]) > kp.max_stride_n:
+            pend = None  # its next landing never came: the last contact before a stop
+        j_max = float(jerk[k1 : n + 1].max())
+        if j_max < kp.impact_rel_frac * ref:
+            allowed = n + 1  # a knock, smaller than the recent landings
+            continue
+        k1 += int(np.flatnonzero(jerk[k1 : n + 1] >= kp.impact_rise_frac * j_max)[0])
+        # onset: walk back while the jerk stays above onset_rise_frac of jerk[k1]
+        floor = max(allowed, k1 - kp.impact_peak_n)
+        back = jerk[floor + 1 : k1][::-1] >= kp.onset_rise_frac * jerk[k1]
+        steps_back = int(np.argmin(back)) if not back.all() else back.size
+        last_pre = k1 - steps_back - 1
+        seg = a[last_pre : min(last_pre + kp.impact_peak_n, n) + 1]
+        peak = float(seg.max())
+        k_pk = last_pre + int(np.argmax(seg))
+        if peak < kp.impact_min_m_s2:
+            allowed = n + 1
+            continue
+        w = kp.impact_track_weight
+        ref = j_max if ref <= 0.0 else (1 - w) * ref + w * j_max
+        ic = last_pre + kp.onset_offset
+        lr = (peak - a[last_pre]) / G0_M_S2 / ((k_pk - ic) * dt) if k_pk > ic else math.nan
+        stride_n = -1.0
+        if pend is not None:
+            stride_n = ic - pend[0]
+            ic_p = math.floor(pend[0])
+            lo = ic_p + max(kp.min_gct_n, round(kp.to_lo_stride_frac * stride_n))
+            hi = ic_p + min(kp.max_gct_n, round(kp.to_hi_stride_frac * stride_n))
+            if hi - lo >= 2:
+                vals = smooth[lo : hi + 1]
+                k = lo + int(np.argmax(vals))
+                to = k + (_parabolic_peak(smooth, k) if lo < k < hi else 0.0) + kp.to_offset_n
+                clipped = bool(np.any(clip[ic_p : min(math.ceil(to), hi) + 1]))
+                gct = (to - pend[0]) * 1000.0 * dt
+                rows.append([pend[0], to, gct, pend[3], pend[1], math.nan, float(clipped), pend[2]])
+        stride_ms = stride_n * 1000.0 * dt if stride_n > 0 else math.nan
+        pend = (ic, peak / G0_M_S2, lr, stride_ms)
+        refr = kp.min_stride_n
+        if stride_n > 0:
+            refr = max(refr, round(kp.refractory_stride_frac * stride_n))
+        allowed = max(n + 1, math.floor(ic) + refr)
+    return np.asarray(rows, dtype=np.float64).reshape(-1, N_OUT_COLS)
+
+
+def reference_detect_steps_acc(
+    acc_m_s2: NDArray[np.float64],
+    *,
+    sampling_rate_hz: float,
+    params: AccEventParams | None = None,
+    clip_limit_m_s2: float | None = None,
+) -> NDArray[np.void]:
+    """Steps of one accelerometer recording (any orientation), as the acc-only kernel finds them."""
+    kp = compile_acc_params(params or AccEventParams(), sampling_rate_hz, clip_limit_m_s2)
+    return rows_to_steps(_acc_detect(np.ascontiguousarray(acc_m_s2, dtype=np.float64), kp))

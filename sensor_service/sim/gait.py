@@ -13,6 +13,18 @@ dorsum of the foot, so accelerometer and gyroscope signals stay physically consi
 * Strike angle at IC (foot pitch relative to standing, Altman & Davis 2012; means 17.7° rearfoot,
   2.6° midfoot, −7.9° forefoot, JSSM 2025, SCIENCE.md §2), step-to-step variability, sensor noise.
 
+Options (defaults keep the original model; the kernel tests asked for a less self-confirming
+touchdown): ``touchdown_plantarflex_deg_s`` gives the foot a non-zero pitch velocity at IC (the
+slap already under way), ``impact_onset_ms`` ramps the impact in gradually (raised cosine) instead
+of starting it at full slope. :meth:`GaitSimulator.render_pod` renders a pod worn on the **ankle**
+(just above the malleoli) or the **shank** (mid-tibia): the pod follows the shank's own pitch
+(a keyframed shank angle: near vertical at IC, leaning forward through stance to the maximum ankle
+dorsiflexion at heel-off, swinging back in early swing and forward again before landing, with a
+non-zero angular velocity at touchdown) and the ankle joint's translation with the foot, an
+attenuated impact plus soft-tissue wobble (a damped 10–20 Hz oscillation of the soft tissue under
+the strap after each landing). :meth:`GaitSimulator.ankle_truth` gives the true maximum
+dorsiflexion (shank pitch − foot pitch, SCIENCE.md §9) of every contact.
+
 A run starts and ends standing still (both feet flat), so a detector must not invent a step
 from the first push-off or the last landing: truth counts only contacts with both IC and TO.
 
@@ -30,7 +42,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 __all__ = [
+    "POD_OFFSET_M",
     "STRIKE_ANGLE_DEG",
+    "AnkleTruth",
     "ContactTruth",
     "GaitSimulator",
     "RunnerParams",
@@ -48,6 +62,7 @@ _HEEL: Final = np.array([0.0, 0.0])
 _BALL: Final = np.array([0.18, 0.0])
 _SENSOR: Final = np.array([0.12, 0.06])
 _H_S: Final = 1e-4  # step of the numerical derivatives (s)
+_H_POD_S: Final = 0.008  # smoothing half-width of the ankle/shank pod's kinematic acceleration
 _Num = NDArray[np.float64] | float
 
 
@@ -68,6 +83,27 @@ class RunnerParams:
     acc_noise_m_s2: float = 0.25
     gyr_noise_deg_s: float = 2.0
     stand_s: float = 2.0
+    #: Foot pitch velocity at IC, plantar flexion (toe going down) positive. 0 = the original
+    #: model (the slap starts exactly at contact). Real rearfoot landings show the foot already
+    #: rotating at touchdown (Sports 2019, 7(8):184 uses its sign to tell strike patterns apart).
+    touchdown_plantarflex_deg_s: float = 0.0
+    #: Rise time of the impact envelope (raised cosine), ms. 0 = the original instantaneous start.
+    impact_onset_ms: float = 0.0
+    # --- shank kinematics (render_pod, ankle_truth). Angles: rotation about the left axis,
+    # positive = knee forward of the ankle (shank leaning forward), 0 = standing.
+    #: Shank angle at IC (ankle ahead of the knee at landing: negative).
+    shank_ic_deg: float = -5.0
+    #: Shank angle at heel-off = maximum ankle dorsiflexion in stance (foot flat until then).
+    max_dorsiflexion_deg: float = 22.0
+    #: Shank angle at TO and at its early-swing maximum.
+    shank_to_deg: float = 30.0
+    shank_swing_max_deg: float = 80.0
+    #: Shank angular velocity at IC (knee already moving forward over the foot), deg/s.
+    shank_ic_vel_deg_s: float = 150.0
+    #: Impact at the ankle/shank pod relative to the foot's, and soft-tissue wobble under the strap.
+    shank_impact_ratio: float = 0.6
+    soft_tissue_hz: float = 15.0
+    soft_tissue_ratio: float = 0.4
 
     def __post_init__(self) -> None:
         if not 100.0 <= self.cadence_spm <= 240.0:
@@ -80,6 +116,8 @@ class RunnerParams:
             )
         if self.strike not in STRIKE_ANGLE_DEG:
             raise ValueError(f"strike must be one of {tuple(STRIKE_ANGLE_DEG)}")
+        if not 0.0 <= self.impact_onset_ms <= 30.0:
+            raise ValueError(f"impact_onset_ms {self.impact_onset_ms} must be within 0..30")
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +131,21 @@ class ContactTruth:
     @property
     def gct_ms(self) -> NDArray[np.float64]:
         return (self.to_s - self.ic_s) * 1000.0
+
+
+@dataclass(frozen=True, slots=True)
+class AnkleTruth:
+    """Per complete contact: maximum ankle dorsiflexion in stance (shank − foot pitch), deg."""
+
+    ic_s: NDArray[np.float64]
+    max_dorsiflexion_deg: NDArray[np.float64]
+
+
+#: Where an ankle / shank pod sits, in the shank frame (x forward, z up the shank) from the ankle
+#: joint (metres): ankle = just above the malleoli, shank = anterior mid-tibia.
+POD_OFFSET_M: Final[dict[str, tuple[float, float]]] = {"ankle": (0.03, 0.06), "shank": (0.04, 0.22)}
+#: Ankle joint in the foot frame, heel at the origin (metres).
+_ANKLE: Final = np.array([0.06, 0.08])
 
 
 def _hermite(
@@ -147,6 +200,8 @@ class GaitSimulator:
         self.params = params
         self.duration_s = float(duration_s)
         rng = np.random.default_rng(seed)
+        self._seed = int(seed)
+        self._pod_rng: dict[tuple[str, str], np.random.Generator] = {}
         self._feet = self._schedule(rng)
         #: Time at which both feet stand still again and the recording may end.
         last_ic = max(float(f.ic_s[-1]) for f in self._feet.values())
@@ -214,10 +269,12 @@ class GaitSimulator:
 
     # ------------------------------------------------------------------ kinematics
     def _pitch_and_pos(
-        self, f: _Foot, t: NDArray[np.float64]
+        self, f: _Foot, t: NDArray[np.float64], point: NDArray[np.float64] = _SENSOR
     ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        """Foot pitch (rad, toe-up positive) and sensor position (n, 2) in the sagittal plane."""
+        """Foot pitch (rad, toe-up positive) and position (n, 2) of ``point`` (foot frame, heel at
+        the origin; default the dorsal sensor) in the sagittal plane."""
         p = self.params
+        w_land = -np.deg2rad(p.touchdown_plantarflex_deg_s)  # toe-up positive, rad/s
         to_pitch = np.deg2rad(p.toe_off_pitch_deg)
         min_pitch = np.deg2rad(p.swing_min_pitch_deg)
         # Contact index whose IC is the latest one at or before t.
@@ -232,15 +289,15 @@ class GaitSimulator:
         a = in_stance & (t < flat)
         if np.any(a):
             dur = flat[a] - ic[a]
-            # Zero pitch velocity at IC: the foot slap (or heel drop) follows the contact.
+            # Pitch velocity at IC is w_land (0 by default: the slap follows the contact).
             zero = 0.0 * dur
-            pitch[a] = _hermite(t[a], ic[a], flat[a], f.strike_rad[k[a]], zero, zero, zero)
+            pitch[a] = _hermite(t[a], ic[a], flat[a], f.strike_rad[k[a]], zero, zero + w_land, zero)
             piv = _BALL if f.pivot_forefoot else _HEEL
             pos[a] = np.stack([ground[a] + piv[0], np.full(a.sum(), piv[1])], -1) + _rot(
-                pitch[a], _SENSOR - piv
+                pitch[a], point - piv
             )
         b = in_stance & (t >= flat) & (t < ho)
-        pos[b] = np.stack([ground[b] + _SENSOR[0], np.full(b.sum(), _SENSOR[1])], -1)
+        pos[b] = np.stack([ground[b] + point[0], np.full(b.sum(), point[1])], -1)
         c = in_stance & (t >= ho)
         if np.any(c):
             dur = to[c] - ho[c]
@@ -249,7 +306,7 @@ class GaitSimulator:
                 t[c], ho[c], to[c], 0.0 * dur, to_pitch + 0.0 * dur, 0.0 * dur, w_to
             )
             pos[c] = np.stack([ground[c] + _BALL[0], np.full(c.sum(), _BALL[1])], -1) + _rot(
-                pitch[c], _SENSOR - _BALL
+                pitch[c], point - _BALL
             )
         # --- swing: Hermite from the TO pose through the apex to the next landing pose
         s = ~in_stance
@@ -260,7 +317,7 @@ class GaitSimulator:
             dur_to = to[s] - ho[s]
             w_to = 2.2 * to_pitch / dur_to
             strike_n = f.strike_rad[kn]
-            w_ic = 0.0 * t_ic
+            w_ic = 0.0 * t_ic + w_land
             t_min = t_to + 0.3 * (t_ic - t_to)
             t_late = t_ic - 0.25 * (t_ic - t_to)
             late_pitch = strike_n + np.deg2rad(6.0)
@@ -275,13 +332,13 @@ class GaitSimulator:
             )
             pitch[s] = pitch_s
             # Poses and velocities at TO and at the next IC, from the stance formulas.
-            rel_to = _SENSOR - _BALL
+            rel_to = point - _BALL
             p_to = np.stack([ground[s] + _BALL[0], np.zeros(s.sum())], -1) + _rot(
                 np.full(s.sum(), to_pitch), rel_to
             )
             v_to = w_to[:, None] * _rot(np.full(s.sum(), to_pitch + np.pi / 2), rel_to)
             piv = _BALL if f.pivot_forefoot else _HEEL
-            rel_ic = _SENSOR - piv
+            rel_ic = point - piv
             p_ic = np.stack([f.ground_x_m[kn] + piv[0], np.full(s.sum(), piv[1])], -1) + _rot(
                 strike_n, rel_ic
             )
@@ -302,6 +359,145 @@ class GaitSimulator:
             )
         return pitch, pos
 
+    def _impact(self, f: _Foot, t: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Impact transient (m/s²) after each IC: a damped 45 Hz oscillation, optionally ramped
+        in over ``impact_onset_ms`` (raised cosine) rather than starting at full slope."""
+        k = np.clip(np.searchsorted(f.ic_s, t, side="right") - 1, 0, len(f.ic_s) - 1)
+        since = t - f.ic_s[k]
+        ok = np.isfinite(since) & (since >= 0) & (since < 0.06)
+        amp = np.where(ok, f.impact_m_s2[k], 0.0)
+        since0 = np.where(ok, since, 0.0)
+        pulse = amp * np.exp(-since0 / 0.006) * np.sin(2 * np.pi * 45.0 * since0)
+        onset_s = self.params.impact_onset_ms / 1000.0
+        if onset_s > 0.0:
+            ramp = 0.5 * (1.0 - np.cos(np.pi * np.minimum(since0 / onset_s, 1.0)))
+            pulse = pulse * ramp
+        return pulse
+
+    def _shank_angle(self, f: _Foot, t: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Shank angle (rad, knee forward of the ankle positive, 0 standing) at ``t``.
+
+        Keyframes per contact: IC (``shank_ic_deg`` moving at ``shank_ic_vel_deg_s``), heel-off
+        (``max_dorsiflexion_deg``: the foot is flat until then, so this is the stance maximum of
+        the ankle angle), TO (``shank_to_deg``), early-swing maximum at 35 % of the swing
+        (``shank_swing_max_deg``), back to the next IC. Standing start/end: vertical.
+        """
+        p = self.params
+        th_ic, th_df = np.deg2rad(p.shank_ic_deg), np.deg2rad(p.max_dorsiflexion_deg)
+        th_to, th_max = np.deg2rad(p.shank_to_deg), np.deg2rad(p.shank_swing_max_deg)
+        w_ic = np.deg2rad(p.shank_ic_vel_deg_s)
+        k = np.clip(np.searchsorted(f.ic_s, t, side="right") - 1, 0, len(f.ic_s) - 1)
+        ic, to, ho, flat = f.ic_s[k], f.to_s[k], f.heel_off_s[k], f.flat_s[k]
+        th = np.zeros_like(t)
+        with np.errstate(invalid="ignore"):  # inf - inf at the standing start/end
+            push = to - ho
+        push_s = np.where(np.isfinite(push), np.maximum(push, 1e-3), 1.0)
+        w_ho = 0.5 * (th_to - th_df) / push_s
+        w_to = 2.0 * (th_to - th_df) / push_s
+        start = ~np.isfinite(ic)  # standing start: vertical until heel-off of the first push-off
+        end = ~np.isfinite(to)  # standing end: back to vertical by foot-flat
+        a = np.isfinite(ic) & np.isfinite(to) & (t < ho)
+        th[a] = _hermite(t[a], ic[a], ho[a], th_ic, th_df, w_ic, w_ho[a])
+        b = (t >= ho) & (t < to)
+        b0 = b & start
+        th[b0] = _hermite(t[b0], ho[b0], to[b0], 0.0, th_to, 0.0, w_to[b0])
+        b1 = b & ~start
+        th[b1] = _hermite(t[b1], ho[b1], to[b1], th_df, th_to, w_ho[b1], w_to[b1])
+        e = end & np.isfinite(ic)
+        t_rest = flat + 0.1
+        e1 = e & (t < t_rest)
+        th[e1] = _hermite(t[e1], ic[e1], t_rest[e1], th_ic, 0.0, w_ic, 0.0)
+        sw = np.isfinite(to) & (t >= to)
+        if np.any(sw):
+            kn = np.minimum(k[sw] + 1, len(f.ic_s) - 1)
+            t_to, t_ic = to[sw], f.ic_s[kn]
+            t_max = t_to + 0.35 * (t_ic - t_to)
+            ts = t[sw]
+            th[sw] = np.where(
+                ts < t_max,
+                _hermite(ts, t_to, t_max, th_to, th_max, w_to[sw], 0.0),
+                _hermite(ts, t_max, t_ic, th_max, th_ic, 0.0, w_ic),
+            )
+        return th
+
+    def ankle_truth(self, side: str) -> AnkleTruth:
+        """True maximum ankle dorsiflexion (shank angle − foot plantar flexion) per contact."""
+        f = self._feet[side]
+        ok = np.isfinite(f.ic_s) & np.isfinite(f.to_s)
+        out = []
+        for ic, to in zip(f.ic_s[ok], f.to_s[ok], strict=True):
+            t = np.linspace(ic, to, 400)
+            pitch, _ = self._pitch_and_pos(f, t)  # toe-up positive = dorsiflexion of the foot
+            out.append(float(np.max(np.rad2deg(self._shank_angle(f, t) + pitch))))
+        return AnkleTruth(f.ic_s[ok], np.asarray(out))
+
+    def render_pod(
+        self, side: str, t_s: NDArray[np.float64], placement: str = "ankle"
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """A pod on the ankle or shank of ``side``: acc (n, 3) m/s², gyr (n, 3) deg/s.
+
+        Frame: the shank's (x forward, y left, z up along the shank; equal to the foot frame when
+        standing), so ``gyr_y > 0`` = knee moving forward over the ankle. Position = the ankle
+        joint (moving with the foot) + :data:`POD_OFFSET_M` rotated with the shank. Chunked
+        rendering gives the same signals as one call (a generator per side and placement).
+        """
+        if placement not in POD_OFFSET_M:
+            raise ValueError(f"placement must be one of {tuple(POD_OFFSET_M)}")
+        p = self.params
+        f = self._feet[side]
+        t = np.asarray(t_s, dtype=np.float64)
+        off = np.asarray(POD_OFFSET_M[placement])
+
+        def pos_at(tt: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+            th = self._shank_angle(f, tt)
+            _, ankle = self._pitch_and_pos(f, tt, _ANKLE)
+            # shank axes in the world: x_s = (cos th, -sin th), z_s = (sin th, cos th)
+            c, s_ = np.cos(th), np.sin(th)
+            pos = ankle + np.stack([off[0] * c + off[1] * s_, -off[0] * s_ + off[1] * c], -1)
+            return th, pos
+
+        th, pos = pos_at(t)
+        th_p, _ = pos_at(t + _H_S)
+        th_m, _ = pos_at(t - _H_S)
+        # The keyframed paths are only C1, so their acceleration jumps at keyframes (swing apex,
+        # TO): a real leg and the soft tissue under a strap do not. A second difference over
+        # ±_H_POD_S is the acceleration averaged with a triangular window of that half-width.
+        _, pos_pp = pos_at(t + _H_POD_S)
+        _, pos_mm = pos_at(t - _H_POD_S)
+        acc_w = (pos_pp - 2 * pos + pos_mm) / (_H_POD_S * _H_POD_S)
+        acc_w[:, 1] += G_M_S2
+        pulse = p.shank_impact_ratio * self._impact(f, t)
+        acc_w[:, 1] += pulse
+        acc_w[:, 0] -= 0.3 * pulse
+        c, s_ = np.cos(th), np.sin(th)
+        ax = c * acc_w[:, 0] - s_ * acc_w[:, 1]
+        az = s_ * acc_w[:, 0] + c * acc_w[:, 1]
+        # Soft-tissue wobble under the strap after each landing (damped, mostly along the shank
+        # and fore-aft), a fraction of the impact size, lasting ~100 ms.
+        k = np.clip(np.searchsorted(f.ic_s, t, side="right") - 1, 0, len(f.ic_s) - 1)
+        since = t - f.ic_s[k]
+        ok = np.isfinite(since) & (since >= 0) & (since < 0.2)
+        s0 = np.where(ok, since, 0.0)
+        amp = np.where(ok, p.soft_tissue_ratio * p.shank_impact_ratio * f.impact_m_s2[k], 0.0)
+        wob = amp * np.exp(-s0 / 0.03) * np.sin(2 * np.pi * p.soft_tissue_hz * s0)
+        ax += 0.7 * wob
+        az += wob
+        omega = (th_p - th_m) / (2 * _H_S)
+        mirror = 1.0 if side == "left" else -1.0
+        lateral = mirror * np.sin(2 * np.pi * 1.5 * t) * (np.abs(omega) > 0.5)
+        acc = np.column_stack([ax, 1.0 * lateral, az])
+        gyr = np.column_stack([10.0 * lateral, np.rad2deg(omega), 8.0 * lateral])
+        key = (side, placement)
+        rng = self._pod_rng.get(key)
+        if rng is None:
+            place = 0 if placement == "ankle" else 1
+            rng = np.random.default_rng([self._seed, 0 if side == "left" else 1, place])
+            self._pod_rng[key] = rng
+        noise = rng.standard_normal((t.size, 6))
+        acc += p.acc_noise_m_s2 * noise[:, :3]
+        gyr += p.gyr_noise_deg_s * noise[:, 3:]
+        return acc, gyr
+
     def render(
         self, side: str, t_s: NDArray[np.float64]
     ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -318,15 +514,7 @@ class GaitSimulator:
         acc_world = (pos_p - 2 * pos + pos_m) / (_H_S * _H_S)
         acc_world[:, 1] += G_M_S2
         # Impact transient at each landing: damped oscillation, mostly vertical.
-        k = np.clip(np.searchsorted(f.ic_s, t, side="right") - 1, 0, len(f.ic_s) - 1)
-        since = t - f.ic_s[k]
-        ok = np.isfinite(since) & (since >= 0) & (since < 0.06)
-        amp = np.where(ok, f.impact_m_s2[k], 0.0)
-        pulse = (
-            amp
-            * np.exp(-np.where(ok, since, 0.0) / 0.006)
-            * np.sin(2 * np.pi * 45.0 * np.where(ok, since, 0.0))
-        )
+        pulse = self._impact(f, t)
         acc_world[:, 1] += pulse
         acc_world[:, 0] -= 0.3 * pulse
         omega = (pitch_p - pitch_m) / (2 * _H_S)  # rad/s, toe-up positive

@@ -21,9 +21,10 @@ def test_step_dtype_fields() -> None:
         "peak_accel_g",
         "strike_angle_deg",
         "clipped",
+        "loading_rate_g_s",
     )
     assert STEP_DTYPE["clipped"] == np.dtype(bool)
-    assert all(STEP_DTYPE[n] == np.dtype("f8") for n in STEP_DTYPE.names[:-1])
+    assert all(STEP_DTYPE[n] == np.dtype("f8") for n in STEP_DTYPE.names if n != "clipped")
 
 
 @pytest.mark.parametrize(
@@ -31,8 +32,7 @@ def test_step_dtype_fields() -> None:
     [
         {"sampling_rate_hz": 0.0},
         {"sampling_rate_hz": float("nan")},
-        {"sampling_rate_hz": 400.0, "placement": "shank"},
-        {"sampling_rate_hz": 400.0, "has_gyro": False},
+        {"sampling_rate_hz": 400.0, "placement": "hip"},
         {"sampling_rate_hz": 400.0, "clip_limit_m_s2": -1.0},
         {"sampling_rate_hz": 400.0, "params": EventParams(min_gct_ms=500.0, max_gct_ms=400.0)},
         {"sampling_rate_hz": 400.0, "params": EventParams(onset_rise_frac=0.0)},

@@ -1,0 +1,163 @@
+"""Parameters of the accelerometer-only event detector (ankle, shank, or a foot pod without gyro).
+
+Every default is a *tuned default*, not a published constant; each says where it comes from.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+from numpy.typing import NDArray
+
+from sensor_service.errors import ConfigError
+from sensor_service.kernels._params import G0_M_S2
+
+__all__ = [
+    "AccEventParams",
+    "AccKernelParams",
+    "acc_ring_length",
+    "compile_acc_params",
+    "pack_acc_params",
+]
+
+
+class AccEventParams(NamedTuple):
+    """Tunable thresholds of the acc-only detector. Units are in the names."""
+
+    #: The landing "jerk" is ``|acc[k] − acc[k − lag]|`` over this lag (as the gyro kernel's).
+    jerk_lag_ms: float = 5.0
+    #: A jerk of at least this (g per lag) opens a landing window of 2 · ``impact_peak_ms`` ...
+    impact_min_jerk_g: float = 1.0
+    #: ... whose largest jerk must reach this fraction of the recent landings' (exponential
+    #: average with weight ``impact_track_weight``): a knock in swing is smaller than a landing.
+    impact_rel_frac: float = 0.5
+    impact_track_weight: float = 0.3
+    #: The landing starts at the first change of at least this fraction of the window's largest.
+    impact_rise_frac: float = 0.5
+    #: Peak |acc| of the landing within this long of IC; it must reach ``impact_min_g``.
+    impact_peak_ms: float = 30.0
+    impact_min_g: float = 2.0
+    #: IC: walking back from the first sample over threshold while the jerk stays at least this
+    #: fraction of it finds the last pre-impact sample; IC lies ``onset_offset_samples`` after it.
+    onset_rise_frac: float = 0.3
+    onset_offset_samples: float = 0.5
+    #: No landing of the same foot within this long of the previous one, nor within
+    #: ``refractory_stride_frac`` of the previous stride (the other foot's impact, transmitted
+    #: through the body, lands about half a stride later).
+    min_stride_ms: float = 400.0
+    refractory_stride_frac: float = 0.7
+    #: A contact is completed when the next landing of the same foot is found (its TO window
+    #: scales with that stride); with no landing within this long, it was the last one before
+    #: a stop and is dropped (standing still, as the gyro detector does).
+    max_stride_ms: float = 2500.0
+    #: TO search window after IC: at least ``min_gct_ms`` and ``to_lo_stride_frac`` of the last
+    #: stride, at most ``max_gct_ms`` and ``to_hi_stride_frac`` of it. Running duty factors
+    #: (contact / stride) are about 0.2–0.4, walking 0.6; the window keeps the impact and its
+    #: soft-tissue ringing (first ~60 ms) and the next swing out.
+    min_gct_ms: float = 120.0
+    max_gct_ms: float = 900.0
+    to_lo_stride_frac: float = 0.15
+    to_hi_stride_frac: float = 0.62
+    #: TO is the push-off peak of |acc| smoothed over this long (moving average) ...
+    to_smooth_ms: float = 10.0
+    #: ... shifted by this calibration offset (positive = later). 0 until real recordings with
+    #: force truth are available to calibrate it.
+    to_offset_ms: float = 0.0
+    #: A sample counts as saturated when one acc axis reaches this fraction of the clip limit.
+    clip_frac: float = 0.999
+
+
+class AccKernelParams(NamedTuple):
+    """:class:`AccEventParams` in samples and m/s², as the numba kernel takes them."""
+
+    dt_s: float
+    jerk_lag_n: int
+    impact_min_jerk: float
+    impact_rel_frac: float
+    impact_track_weight: float
+    impact_rise_frac: float
+    impact_peak_n: int
+    impact_min_m_s2: float
+    onset_rise_frac: float
+    onset_offset: float
+    min_stride_n: int
+    refractory_stride_frac: float
+    max_stride_n: int
+    min_gct_n: int
+    max_gct_n: int
+    to_lo_stride_frac: float
+    to_hi_stride_frac: float
+    to_smooth_n: int
+    to_offset_n: float
+    clip_m_s2: float
+    ring_mask: int
+
+
+def _n(ms: float, fs: float) -> int:
+    return round(ms * fs / 1000.0)
+
+
+def acc_ring_length(params: AccEventParams, sampling_rate_hz: float) -> int:
+    """Power-of-two ring covering a whole stride (TO is found when the next IC is known)."""
+    need_ms = params.max_stride_ms + params.impact_peak_ms + params.to_smooth_ms + 100.0
+    need = _n(need_ms, sampling_rate_hz) + 16
+    return 1 << max(6, math.ceil(math.log2(need)))
+
+
+def compile_acc_params(
+    params: AccEventParams, sampling_rate_hz: float, clip_limit_m_s2: float | None
+) -> AccKernelParams:
+    """Validate ``params`` and convert them to samples at ``sampling_rate_hz``."""
+    fs = float(sampling_rate_hz)
+    if not (math.isfinite(fs) and 20.0 <= fs <= 10000.0):
+        raise ConfigError(f"sampling_rate_hz {sampling_rate_hz!r} must be within 20..10000 Hz")
+    for name, value in params._asdict().items():
+        if name == "to_offset_ms":
+            ok = math.isfinite(value) and abs(value) <= 100.0
+        else:
+            ok = math.isfinite(value) and value >= 0
+        if not ok:
+            raise ConfigError(f"AccEventParams.{name} = {value!r} is out of range")
+    if clip_limit_m_s2 is not None and not (math.isfinite(clip_limit_m_s2) and clip_limit_m_s2 > 0):
+        raise ConfigError(f"clip_limit_m_s2 {clip_limit_m_s2!r} must be a positive number or None")
+    if params.max_gct_ms <= params.min_gct_ms:
+        raise ConfigError("AccEventParams.max_gct_ms must be longer than min_gct_ms")
+    if not 0.0 < params.to_lo_stride_frac < params.to_hi_stride_frac < 1.0:
+        raise ConfigError("AccEventParams: need 0 < to_lo_stride_frac < to_hi_stride_frac < 1")
+    for name in ("onset_rise_frac", "impact_rel_frac", "impact_track_weight", "impact_rise_frac"):
+        if not 0.0 < getattr(params, name) <= 1.0:
+            raise ConfigError(f"AccEventParams.{name} must be within (0, 1]")
+    if params.onset_offset_samples > 1.0:
+        raise ConfigError("AccEventParams.onset_offset_samples must be within 0..1")
+    return AccKernelParams(
+        dt_s=1.0 / fs,
+        jerk_lag_n=max(1, _n(params.jerk_lag_ms, fs)),
+        impact_min_jerk=float(params.impact_min_jerk_g) * G0_M_S2,
+        impact_rel_frac=float(params.impact_rel_frac),
+        impact_track_weight=float(params.impact_track_weight),
+        impact_rise_frac=float(params.impact_rise_frac),
+        impact_peak_n=max(1, _n(params.impact_peak_ms, fs)),
+        impact_min_m_s2=float(params.impact_min_g) * G0_M_S2,
+        onset_rise_frac=float(params.onset_rise_frac),
+        onset_offset=float(params.onset_offset_samples),
+        min_stride_n=max(2, _n(params.min_stride_ms, fs)),
+        refractory_stride_frac=float(params.refractory_stride_frac),
+        max_stride_n=_n(params.max_stride_ms, fs),
+        min_gct_n=max(1, _n(params.min_gct_ms, fs)),
+        max_gct_n=_n(params.max_gct_ms, fs),
+        to_lo_stride_frac=float(params.to_lo_stride_frac),
+        to_hi_stride_frac=float(params.to_hi_stride_frac),
+        to_smooth_n=max(1, _n(params.to_smooth_ms, fs)),
+        to_offset_n=float(params.to_offset_ms) * fs / 1000.0,
+        clip_m_s2=-1.0
+        if clip_limit_m_s2 is None
+        else float(clip_limit_m_s2) * float(params.clip_frac),
+        ring_mask=acc_ring_length(params, fs) - 1,
+    )
+
+
+def pack_acc_params(kp: AccKernelParams) -> NDArray[np.float64]:
+    """``kp`` as a float64 array in field order (cheap to pass to numba)."""
+    return np.array([float(v) for v in kp], dtype=np.float64)
