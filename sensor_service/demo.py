@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ import numpy as np
 
 from sensor_service.bus.mqtt_url import parse_mqtt_url
 from sensor_service.contracts import MEASUREMENT_STEPS, validate_id
-from sensor_service.errors import ConfigError, ServiceError
+from sensor_service.errors import ConfigError, ServiceError, StoreError
 from sensor_service.ingest.worker import IngestWorker
 from sensor_service.pipeline import AthleteSession, PodSpec
 from sensor_service.profiles import load_profile
@@ -52,6 +53,8 @@ class DemoConfig:
     seed: int = 1
     sampling_rate_hz: float = 416.0
     store_timeout_s: float = 300.0
+    #: Where publishers and the ingest keep their spools; default: the demo's temporary dir.
+    state_dir: Path | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.runners <= 50:
@@ -136,21 +139,29 @@ async def run_demo(cfg: DemoConfig, progress: ProgressFn | None = None) -> DemoR
         tempfile.TemporaryDirectory(prefix="footpod-demo-") as tmp,
         _services(cfg, Path(tmp)) as (mqtt_url, influx_url),
     ):
-        return await _run(cfg, mqtt_url, influx_url, progress or (lambda *_: None))
+        state_dir = cfg.state_dir or Path(tmp) / "state"
+        return await _run(cfg, mqtt_url, influx_url, state_dir, progress or (lambda *_: None))
 
 
-async def _run(cfg: DemoConfig, mqtt_url: str, influx_url: str, progress: ProgressFn) -> DemoReport:
+async def _run(
+    cfg: DemoConfig, mqtt_url: str, influx_url: str, state_dir: Path, progress: ProgressFn
+) -> DemoReport:
     started = time.monotonic()
     run = time.strftime("demo-%Y%m%dt%H%M%S", time.gmtime()).lower()
     report = DemoReport(run=run)
     profile = load_profile(PROFILE_NAME)
 
     stop_ingest = asyncio.Event()
+    # A share group of its own, left at the end: the demo's ingest neither competes with an
+    # ingest already serving this broker nor leaves a session that keeps taking a share.
     ingest = IngestWorker(
         mqtt_url=mqtt_url,
         influx_url=influx_url,
         database=cfg.influx_db,
         client_id=f"footpod-ingest-{run}",
+        share_group=f"footpod-{run}",
+        spool_dir=state_dir / "ingest" / run,
+        leave_on_stop=True,
     )
     ingest_task = asyncio.create_task(ingest.run(stop_ingest), name="ingest")
     await _wait_ready(ingest.ready, ingest_task)
@@ -187,7 +198,14 @@ async def _run(cfg: DemoConfig, mqtt_url: str, influx_url: str, progress: Progre
             pods.append(pod)
             specs.append(PodSpec(pod=f"{athlete}-{side}", ble_name=name, side=side))
         sessions.append(
-            AthleteSession(athlete=athlete, run=run, pods=specs, profile=profile, mqtt_url=mqtt_url)
+            AthleteSession(
+                athlete=athlete,
+                run=run,
+                pods=specs,
+                profile=profile,
+                mqtt_url=mqtt_url,
+                state_dir=state_dir,
+            )
         )
 
     stop_run = asyncio.Event()
@@ -210,7 +228,9 @@ async def _run(cfg: DemoConfig, mqtt_url: str, influx_url: str, progress: Progre
     async with InfluxClient(url=influx_url, database=cfg.influx_db) as influx:
         await _wait_stored(cfg, report, sessions, influx, progress)
         for athlete, rep in report.athletes.items():
-            rep.steps_stored, rep.gct_ms_median_est = await _stored_stats(influx, athlete, run)
+            rep.steps_stored, rep.gct_ms_median_est = await _retrying(
+                functools.partial(_stored_stats, influx, athlete, run)
+            )
     stop_ingest.set()
     await ingest_task
 
@@ -242,6 +262,20 @@ async def _wait_ready(ready: asyncio.Event, task: asyncio.Task[None]) -> None:
         raise ServiceError("the ingest worker did not subscribe within 30 s: is the broker up?")
 
 
+async def _retrying(
+    query: Callable[[], Awaitable[tuple[int, float]]], timeout_s: float = 60.0
+) -> tuple[int, float]:
+    """Run a query, retrying while InfluxDB is unreachable (it may be restarting)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return await query()
+        except StoreError as exc:
+            if not exc.retryable or time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+
+
 async def _stored_stats(influx: InfluxClient, athlete: str, run: str) -> tuple[int, float]:
     q = Select(
         MEASUREMENT_STEPS,
@@ -267,8 +301,13 @@ async def _wait_stored(
     deadline = time.monotonic() + cfg.store_timeout_s
     while True:
         stored = 0
-        for s in sessions:
-            stored += (await _stored_stats(influx, s.athlete, report.run))[0]
+        try:
+            for s in sessions:
+                stored += (await _stored_stats(influx, s.athlete, report.run))[0]
+        except StoreError as exc:
+            if not exc.retryable:
+                raise
+            log.warning("demo: InfluxDB not answering yet (%s); still waiting", exc)
         progress("store", stored, max(expected, 1), f"{stored}/{expected} steps stored")
         if stored >= expected or time.monotonic() > deadline:
             return

@@ -15,6 +15,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -102,6 +103,7 @@ class AthleteSession:
         mqtt_url: str,
         backend: str = "virtual",
         status_interval_s: float = 5.0,
+        state_dir: Path | None = None,
     ) -> None:
         self.athlete = validate_id("athlete", athlete)
         self.run = validate_id("run", run)
@@ -110,6 +112,8 @@ class AthleteSession:
         self.mqtt_url = mqtt_url
         self.backend = backend
         self.status_interval_s = status_interval_s
+        #: Where the publishers keep their spools (default: the publisher's, see bus.spool).
+        self.state_dir = state_dir
         self.pairer = StepPairer()
         self.results: dict[str, PodResult] = {p.pod: PodResult() for p in pods}
         self.readers: dict[str, PodReader] = {}
@@ -123,12 +127,16 @@ class AthleteSession:
             publishers: dict[str, MqttPublisher] = {}
             for spec in self.pods:
                 will = PodStatus(self.athlete, spec.pod, "lost", 0).to_json()
+                client_id = f"footpod-run-{self.athlete}-{spec.pod}"
                 publishers[spec.pod] = await stack.enter_async_context(
                     MqttPublisher(
                         mqtt_url=self.mqtt_url,
-                        client_id=f"footpod-run-{self.athlete}-{spec.pod}",
+                        client_id=client_id,
                         will_topic=topic("status", self.athlete, spec.pod),
                         will_payload=will,
+                        spool_dir=(
+                            None if self.state_dir is None else self.state_dir / "spool" / client_id
+                        ),
                     )
                 )
             first = publishers[self.pods[0].pod]

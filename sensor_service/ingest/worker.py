@@ -1,18 +1,30 @@
-"""Ingest: MQTT → validate → batch → InfluxDB line protocol (v1 ``/write``).
+"""Ingest: MQTT → validate → batch → InfluxDB line protocol (v1 ``/write``), acked when durable.
 
-One worker subscribes (QoS 1, persistent session under a fixed client id, so the broker keeps
-what arrives while the worker is away) to the steps, status and runs topics of every athlete,
-validates each payload against :mod:`sensor_service.contracts`, and writes batches by size or by
-time. Nothing is dropped silently:
+One worker subscribes over MQTT 5 (QoS 1, clean start off, a session that outlives the
+connection, fixed client id) to the steps, status and runs topics of every athlete, through a
+**shared subscription** (``$share/footpod-ingest/footpod/v1/+/+/steps``…), so that several
+workers split the load. Each payload is validated against :mod:`sensor_service.contracts`,
+mapped to points and encoded to line protocol at once.
 
-* a malformed message (bad topic, bad JSON, schema violation, a payload whose athlete differs
-  from its topic's) is counted, logged and republished to the dead-letter topic with the reason;
-* a batch InfluxDB refuses for good (HTTP 4xx) is dead-lettered too, line by line with the
-  error text; a batch it cannot take now (5xx, down) is retried with capped, jittered backoff
-  and held meanwhile, and the buffer's bound pushes back on the subscriber.
+Acknowledge only after durable: the worker turns paho's automatic acknowledgement off
+(``manual_ack``) and sends each message's PUBACK only once its points are durable:
 
-Guarantee of this version: aiomqtt 2.x acknowledges QoS 1 messages on receipt, so a worker that
-dies holds at most one buffer (≤ ``max_buffered_points``) of acknowledged but unwritten points.
+* InfluxDB answered 204 to the batch holding them, or
+* the batch is fsynced in the worker's local spool (:mod:`sensor_service.bus.spool`), which is
+  where batches go while InfluxDB is away (any retryable failure: down, 5xx, timeout) and for as
+  long as the spool holds anything, so the spool is drained in order before direct writes
+  resume. A drainer task writes the spool to InfluxDB with capped, jittered backoff.
+* A malformed message is republished to the dead-letter topic with the reason (PUBACK from the
+  broker awaited) and then acknowledged; a batch InfluxDB refuses for good (4xx) likewise.
+
+A worker that dies loses nothing: what it had not acknowledged, the broker redelivers (to it
+when it comes back under the same client id; its session keeps its share meanwhile), and what
+it acknowledged is in InfluxDB or in its spool, which it drains on the next start. Redelivery
+rewrites the same points (measurement + tags + timestamp), which overwrites: no duplicates.
+
+Bounded memory: the broker sends at most ``receive_maximum`` unacknowledged messages (MQTT 5
+Receive Maximum), and the in-memory buffer holds at most ``max_buffered_points`` points; a full
+buffer stops reading (backpressure to the broker, which queues for the session).
 """
 
 from __future__ import annotations
@@ -22,13 +34,19 @@ import base64
 import contextlib
 import json
 import logging
+import struct
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Final
 
 import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from sensor_service.bus.mqtt_url import parse_mqtt_url
+from sensor_service.bus.spool import AsyncSpool, Spool, default_state_dir
 from sensor_service.contracts import (
     DEAD_LETTER_TOPIC,
     INGESTED_KINDS,
@@ -36,31 +54,67 @@ from sensor_service.contracts import (
     Point,
     message_to_points,
     topic_filter,
+    validate_id,
 )
 from sensor_service.errors import PayloadError, ServiceError, StoreError
 from sensor_service.store.influx import InfluxClient, backoff_delay_s
+from sensor_service.store.line_protocol import encode_points
 
-__all__ = ["IngestCounters", "IngestWorker", "message_to_points"]
+__all__ = [
+    "DEFAULT_SHARE_GROUP",
+    "IngestCounters",
+    "IngestWorker",
+    "message_to_points",
+    "subscription_filters",
+]
 
 log = logging.getLogger(__name__)
+
+DEFAULT_SHARE_GROUP: Final = "footpod-ingest"
+_SPOOL_HEAD: Final = struct.Struct("<I")
+
+
+def subscription_filters(share_group: str | None = DEFAULT_SHARE_GROUP) -> list[str]:
+    """The ingest's topic filters, as MQTT 5 shared subscriptions unless ``share_group=None``."""
+    filters = [topic_filter(kind) for kind in INGESTED_KINDS]
+    if share_group is None:
+        return filters
+    validate_id("share group", share_group)
+    return [f"$share/{share_group}/{f}" for f in filters]
 
 
 @dataclass(slots=True)
 class IngestCounters:
     received: int = 0
+    decoded: int = 0
     points: int = 0
     written: int = 0
+    spooled: int = 0
     rejected: int = 0
     dead_lettered: int = 0
+    acked: int = 0
     write_retries: int = 0
     batches: int = 0
+    spool_batches: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
 
 
+@dataclass(slots=True)
+class _Pending:
+    """A received message whose points are not durable yet."""
+
+    lines: bytes
+    n_points: int
+    mid: int
+    qos: int
+    generation: int
+    points: list[Point] | None
+
+
 class IngestWorker:
-    """Subscribe, validate, batch, write. ``await worker.run(stop_event)``."""
+    """Subscribe, validate, batch, write or spool, acknowledge. ``await worker.run(stop)``."""
 
     def __init__(
         self,
@@ -69,79 +123,168 @@ class IngestWorker:
         influx_url: str,
         database: str,
         client_id: str = "footpod-ingest",
-        batch_size: int = 1000,
+        share_group: str | None = DEFAULT_SHARE_GROUP,
+        batch_size: int = 5000,
         flush_interval_s: float = 0.5,
         max_buffered_points: int = 50_000,
+        receive_maximum: int = 1000,
+        session_expiry_s: int = 7 * 24 * 3600,
+        spool_dir: str | Path | None = None,
+        spool_max_bytes: int = 1024 * 1024 * 1024,
+        leave_on_stop: bool = False,
         on_written: Callable[[list[Point]], None] | None = None,
     ) -> None:
         self._target = parse_mqtt_url(mqtt_url)
         self._influx_url = influx_url
         self._database = database
-        self._client_id = client_id
+        self._client_id = validate_id("client", client_id)
+        self._filters = subscription_filters(share_group)
         self._batch_size = batch_size
         self._flush_interval_s = flush_interval_s
-        self._buffer: list[Point] = []
-        self._room = asyncio.Semaphore(max_buffered_points)
+        self._max_buffered_points = max_buffered_points
+        self._receive_maximum = receive_maximum
+        self._session_expiry_s = session_expiry_s
+        if spool_dir is None:
+            spool_dir = default_state_dir() / "ingest" / self._client_id
+        self.spool_dir = Path(spool_dir)
+        self._spool_max_bytes = spool_max_bytes
+        self._leave_on_stop = leave_on_stop
+        self._spool: AsyncSpool | None = None
+        self._buffer: list[_Pending] = []
+        self._buffered_points = 0
+        self._room = asyncio.Event()
+        self._room.set()
         self._have_data = asyncio.Event()
+        self._flushed = asyncio.Event()
+        self._client: aiomqtt.Client | None = None
+        self._generation = 0
         self._on_written = on_written
         self.counters = IngestCounters()
         #: Set once the subscriptions are in place (producers may start).
         self.ready = asyncio.Event()
 
+    @property
+    def spool_pending(self) -> int:
+        """Batches in the spool that InfluxDB has not taken yet."""
+        return self._spool.spool.pending_records if self._spool is not None else 0
+
     async def run(self, stop: asyncio.Event) -> None:
         async with InfluxClient(url=self._influx_url, database=self._database) as influx:
             await influx.ensure_database()
-            # The flusher ends once receiving has ended (stop, or a fatal error) and the buffer
-            # is written.
+            spool = Spool(self.spool_dir, max_bytes=self._spool_max_bytes)
+            self._spool = AsyncSpool(spool, name=f"ingest-{self._client_id}")
+            if spool.pending_records:
+                log.info(
+                    "ingest: %d batches left in the spool %s are written first",
+                    spool.pending_records,
+                    self.spool_dir,
+                )
             received_all = asyncio.Event()
             flusher = asyncio.create_task(
                 self._flush_loop(influx, received_all), name="ingest-flush"
             )
+            drainer = asyncio.create_task(self._drain_loop(influx), name="ingest-drain")
             try:
-                await self._receive_loop(stop)
+                await self._receive_loop(stop, received_all, flusher)
             finally:
                 received_all.set()
                 self._have_data.set()
-                await flusher
+                with contextlib.suppress(asyncio.CancelledError):
+                    await flusher
+                await self._finish_drain(drainer)
+                await self._spool.aclose()
+                self._spool = None
+
+    async def _finish_drain(self, drainer: asyncio.Task[None], grace_s: float = 5.0) -> None:
+        """Give the drainer a moment to empty the spool; what is left waits for the next start."""
+        assert self._spool is not None
+        deadline = time.monotonic() + grace_s
+        while not self._spool.empty and time.monotonic() < deadline and not drainer.done():  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        drainer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await drainer
+        if not self._spool.empty:
+            log.warning(
+                "ingest: %d batches stay in the spool %s; they are written on the next start",
+                self._spool.spool.pending_records,
+                self.spool_dir,
+            )
 
     # ------------------------------------------------------------------ receiving
-    async def _receive_loop(self, stop: asyncio.Event) -> None:
+    def _connect_properties(self) -> Properties:
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = self._session_expiry_s
+        props.ReceiveMaximum = self._receive_maximum
+        return props
+
+    async def _receive_loop(
+        self, stop: asyncio.Event, received_all: asyncio.Event, flusher: asyncio.Task[None]
+    ) -> None:
         attempt = 0
         while not stop.is_set():
+            client = aiomqtt.Client(
+                self._target.hostname,
+                self._target.port,
+                identifier=self._client_id,
+                username=self._target.username,
+                password=self._target.password,
+                protocol=aiomqtt.ProtocolVersion.V5,
+                clean_start=False,
+                properties=self._connect_properties(),
+                keepalive=10,
+            )
+            # Acknowledge only once durable (see the module docstring). aiomqtt runs paho on
+            # the event loop, so ack() from this loop is safe.
+            client._client.manual_ack_set(True)  # aiomqtt exposes no option for it
             try:
-                async with aiomqtt.Client(
-                    self._target.hostname,
-                    self._target.port,
-                    identifier=self._client_id,
-                    username=self._target.username,
-                    password=self._target.password,
-                    clean_session=False,
-                    keepalive=10,
-                ) as client:
-                    for kind in INGESTED_KINDS:
-                        await client.subscribe(topic_filter(kind), qos=1)
+                async with client:
+                    self._generation += 1
+                    self._client = client
+                    for name in self._filters:
+                        await client.subscribe(name, qos=1)
                     attempt = 0
                     self.ready.set()
-                    await self._consume(client, stop)
+                    await self._consume(client, stop, flusher)
+                    if self._leave_on_stop and stop.is_set():
+                        # Leave the share group for good: nothing more is queued for us.
+                        for name in self._filters:
+                            await client.unsubscribe(name)
+                    # Stopping: write or spool what is buffered and acknowledge it before the
+                    # connection goes.
+                    received_all.set()
+                    self._have_data.set()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await flusher
             except aiomqtt.MqttError as exc:
                 if not self.ready.is_set():
                     raise ServiceError(
                         f"cannot reach the MQTT broker at {self._target} ({exc}): start it or "
                         "pass the right --mqtt-url"
                     ) from exc
-                delay = backoff_delay_s(attempt, base_s=0.2, cap_s=10.0)
+                delay = backoff_delay_s(attempt, base_s=0.2, cap_s=5.0)
                 attempt += 1
                 log.warning("ingest: MQTT %s lost (%s); retry in %.1f s", self._target, exc, delay)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), delay)
+            finally:
+                self._client = None
 
-    async def _consume(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
+    async def _consume(
+        self, client: aiomqtt.Client, stop: asyncio.Event, flusher: asyncio.Task[None]
+    ) -> None:
         messages = aiter(client.messages)
         stopper = asyncio.ensure_future(stop.wait())
         try:
             while True:
                 nxt = asyncio.ensure_future(anext(messages))
-                done, _ = await asyncio.wait({nxt, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                done, _ = await asyncio.wait(
+                    {nxt, stopper, flusher}, return_when=asyncio.FIRST_COMPLETED
+                )
+                if flusher in done:
+                    nxt.cancel()
+                    flusher.result()  # a fatal flush error surfaces here
+                    return
                 if nxt not in done:
                     nxt.cancel()
                     return
@@ -155,19 +298,53 @@ class IngestWorker:
         payload = message.payload if isinstance(message.payload, bytes) else b""
         try:
             points = message_to_points(name, payload)
-        except PayloadError as exc:
-            await self._dead_letter(client, name, payload, exc.reason)
+            lines = encode_points(points).encode() if points else b""
+        except (PayloadError, ValueError) as exc:
+            reason = exc.reason if isinstance(exc, PayloadError) else str(exc)
+            await self._dead_letter(client, name, payload, reason)
+            self._ack(message.mid, message.qos, self._generation)
             return
-        for _ in points:
-            await self._room.acquire()
-        self._buffer.extend(points)
+        self.counters.decoded += 1
+        while self._buffered_points >= self._max_buffered_points:
+            self._room.clear()
+            self._have_data.set()
+            await self._room.wait()
+        self._buffer.append(
+            _Pending(
+                lines,
+                len(points),
+                message.mid,
+                message.qos,
+                self._generation,
+                points if self._on_written is not None else None,
+            )
+        )
+        self._buffered_points += len(points)
         self.counters.points += len(points)
-        self._have_data.set()
+        if (
+            self._buffered_points >= self._batch_size
+            or len(self._buffer) >= self._receive_maximum // 2
+        ):
+            self._have_data.set()
+
+    def _ack(self, mid: int, qos: int, generation: int) -> None:
+        """PUBACK, on the connection the message came on (else the broker redelivers it)."""
+        client = self._client
+        if qos == 0 or client is None or generation != self._generation:
+            return
+        client._client.ack(mid, qos)  # manual ack, see _receive_loop
+        self.counters.acked += 1
 
     async def _dead_letter(
-        self, client: aiomqtt.Client | None, name: str, payload: bytes, reason: str
+        self,
+        client: aiomqtt.Client | None,
+        name: str,
+        payload: bytes,
+        reason: str,
+        *,
+        rejected: int = 1,
     ) -> None:
-        self.counters.rejected += 1
+        self.counters.rejected += rejected
         log.warning("ingest: rejected message on %r: %s", name, reason)
         if client is None:
             return
@@ -185,43 +362,110 @@ class IngestWorker:
             log.error("ingest: dead letter for %r not published (%s); kept in the log", name, exc)
 
     # ------------------------------------------------------------------ writing
+    def _take_batch(self) -> list[_Pending]:
+        n = 0
+        points = 0
+        for item in self._buffer:
+            if points and points + item.n_points > self._batch_size:
+                break
+            n += 1
+            points += item.n_points
+        batch = self._buffer[:n]
+        del self._buffer[:n]
+        self._buffered_points -= points
+        if self._buffered_points < self._max_buffered_points:
+            self._room.set()
+        return batch
+
     async def _flush_loop(self, influx: InfluxClient, stop: asyncio.Event) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._have_data.wait(), self._flush_interval_s)
-            self._have_data.clear()
-            if len(self._buffer) < self._batch_size:
+            if not stop.is_set() and self._buffered_points < self._batch_size:
                 # Let a batch fill for up to one interval unless we are stopping.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self._flush_interval_s)
+                    await asyncio.wait_for(self._have_data.wait(), self._flush_interval_s)
+            self._have_data.clear()
             while self._buffer:
-                batch = self._buffer[: self._batch_size]
-                await self._write(influx, batch)
-                del self._buffer[: len(batch)]
-                for _ in batch:
-                    self._room.release()
+                batch = self._take_batch()
+                await self._store(influx, batch)
+                if not stop.is_set() and self._buffered_points < self._batch_size:
+                    break
             if stop.is_set() and not self._buffer:
                 return
 
-    async def _write(self, influx: InfluxClient, batch: list[Point]) -> None:
-        attempt = 0
-        while True:
+    async def _store(self, influx: InfluxClient, batch: list[_Pending]) -> None:
+        """Make a batch durable (InfluxDB 204, or fsynced in the spool), then acknowledge it."""
+        assert self._spool is not None
+        n_points = sum(p.n_points for p in batch)
+        body = b"".join(p.lines for p in batch)
+        stored = False
+        if self._spool.empty and body:
             try:
-                await influx.write_points(batch)
+                await self._write_lines(influx, body)
+                stored = True
+                self._count_written(n_points, [p.points for p in batch])
             except StoreError as exc:
-                if exc.retryable:
-                    delay = backoff_delay_s(attempt, base_s=0.2, cap_s=10.0)
+                if not exc.retryable:
+                    await self._refused(body, n_points, exc)
+                    stored = True
+                else:
+                    log.warning("ingest: InfluxDB write failed (%s); spooling", exc)
+                    self.counters.write_retries += 1
+        elif not body:
+            stored = True
+        if not stored:
+            await self._spool.put(_SPOOL_HEAD.pack(n_points) + body)
+            self.counters.spooled += n_points
+            self.counters.spool_batches += 1
+        for p in batch:
+            self._ack(p.mid, p.qos, p.generation)
+
+    def _count_written(self, n_points: int, point_lists: list[list[Point] | None]) -> None:
+        self.counters.written += n_points
+        self.counters.batches += 1
+        if self._on_written is not None:
+            self._on_written([pt for pts in point_lists if pts for pt in pts])
+
+    async def _write_lines(self, influx: InfluxClient, body: bytes) -> None:
+        try:
+            await influx.write_lines(body)
+        except StoreError as exc:
+            if exc.status == 404 and "database not found" in str(exc):
+                await influx.ensure_database()  # dropped while we ran: recreate, write again
+                await influx.write_lines(body)
+                return
+            raise
+
+    async def _refused(self, body: bytes, n_points: int, exc: StoreError) -> None:
+        log.error("ingest: InfluxDB refused a batch of %d points: %s", n_points, exc)
+        await self._dead_letter(self._client, "influxdb:/write", body, str(exc), rejected=n_points)
+
+    async def _drain_loop(self, influx: InfluxClient) -> None:
+        """Write the spool to InfluxDB in order, retrying with capped backoff; commit each."""
+        assert self._spool is not None
+        spool = self._spool
+        while True:
+            records = await spool.get(max_records=64, max_bytes=4 * 1024 * 1024)
+            body = b"".join(r[_SPOOL_HEAD.size :] for _, r in records)
+            n_points = sum(_SPOOL_HEAD.unpack_from(r)[0] for _, r in records)
+            attempt = 0
+            while True:
+                try:
+                    await self._write_lines(influx, body)
+                    self._count_written(n_points, [])
+                    break
+                except StoreError as exc:
+                    if not exc.retryable:
+                        await self._refused(body, n_points, exc)
+                        break
+                    delay = backoff_delay_s(attempt, base_s=0.2, cap_s=5.0)
                     attempt += 1
                     self.counters.write_retries += 1
-                    log.warning("ingest: InfluxDB write failed (%s); retry in %.1f s", exc, delay)
+                    log.warning(
+                        "ingest: InfluxDB still unavailable (%s); %d batches spooled; retry in "
+                        "%.1f s",
+                        exc,
+                        spool.spool.pending_records,
+                        delay,
+                    )
                     await asyncio.sleep(delay)
-                    continue
-                log.error("ingest: InfluxDB refused a batch of %d points: %s", len(batch), exc)
-                for point in batch:
-                    await self._dead_letter(None, point.measurement, repr(point).encode(), str(exc))
-                return
-            self.counters.written += len(batch)
-            self.counters.batches += 1
-            if self._on_written is not None:
-                self._on_written(batch)
-            return
+            spool.commit(records[-1][0])

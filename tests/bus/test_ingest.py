@@ -57,7 +57,9 @@ async def ingest(mqtt_url: str, influx_db: tuple[str, str]):  # type: ignore[no-
         influx_url=url,
         database=db,
         client_id=f"ingest-{uuid.uuid4().hex[:8]}",
+        share_group=f"g{uuid.uuid4().hex[:8]}",
         flush_interval_s=0.1,
+        leave_on_stop=True,
     )
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))

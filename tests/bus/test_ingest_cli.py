@@ -61,7 +61,6 @@ async def test_ingest_process_stores_serves_metrics_and_stops_cleanly(
                     assert time.monotonic() < deadline, "metrics endpoint never came up"
                     assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
                     await asyncio.sleep(0.1)
-            await asyncio.sleep(0.5)  # subscription in place (metrics start first)
             athlete = f"c{uuid.uuid4().hex[:8]}"
             start = time.time_ns() - 30_000_000_000
             steps = tuple(
@@ -73,13 +72,21 @@ async def test_ingest_process_stores_serves_metrics_and_stops_cleanly(
                 for i in range(7)
             )
             batch = StepsBatch(athlete, f"{athlete}-right", "right", "foot", "r1", steps)
-            async with MqttPublisher(mqtt_url=mqtt_url, client_id=f"p-{athlete}") as pub:
-                await pub.publish(topic("steps", athlete, f"{athlete}-right"), batch.to_json())
-            async with InfluxClient(url=url, database=db) as influx:
-                for _ in range(100):
-                    if await influx.count("steps", "gct_ms", {"athlete": athlete}) == 7:
-                        break
-                    await asyncio.sleep(0.1)
+            # The subscription may not be in place yet when the metrics endpoint answers:
+            # publish the same batch again until it is stored (idempotent, so never twice).
+            async with (
+                MqttPublisher(mqtt_url=mqtt_url, client_id=f"p-{athlete}") as pub,
+                InfluxClient(url=url, database=db) as influx,
+            ):
+                for _ in range(20):
+                    await pub.publish(topic("steps", athlete, f"{athlete}-right"), batch.to_json())
+                    for _ in range(10):
+                        if await influx.count("steps", "gct_ms", {"athlete": athlete}) == 7:
+                            break
+                        await asyncio.sleep(0.1)
+                    else:
+                        continue
+                    break
                 assert await influx.count("steps", "gct_ms", {"athlete": athlete}) == 7
             text = (await http.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
         written = [
