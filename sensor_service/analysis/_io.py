@@ -1,0 +1,177 @@
+"""Reading a recording (CSV or DataFrame) into SI arrays on a uniform clock."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import numpy as np
+from numpy.typing import NDArray
+
+from sensor_service.errors import FootpodError
+from sensor_service.kernels._params import G0_M_S2
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["ACC_UNITS", "GYRO_UNITS", "AnalysisError", "Recording", "load_recording"]
+
+ACC_UNITS: Final = ("m/s2", "g")
+GYRO_UNITS: Final = ("deg/s", "rad/s")
+_MIN_SECONDS: Final = 3.0
+#: Samples whose time step is off the median by more than this fraction count as jitter.
+_JITTER_FRAC: Final = 0.1
+#: A time step longer than this many nominal periods is a gap (missing samples).
+_GAP_PERIODS: Final = 2.5
+
+
+class AnalysisError(FootpodError, ValueError):
+    """A recording cannot be analysed; the message says what to fix (one line)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Recording:
+    """Samples on a uniform clock: NaN rows are missing samples (gaps)."""
+
+    acc_m_s2: NDArray[np.float64]
+    gyr_deg_s: NDArray[np.float64] | None
+    sampling_rate_hz: float
+    resampled: bool  # the t column was jittery or had gaps: linear interpolation on a grid
+
+
+def _read(source: Any) -> pd.DataFrame:
+    try:
+        import pandas as pd
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise AnalysisError(
+            "offline analysis needs pandas: pip install 'footpod[analysis]'"
+        ) from exc
+    if isinstance(source, pd.DataFrame):
+        return source
+    path = Path(source)
+    if not path.is_file():
+        raise AnalysisError(f"{path}: no such file")
+    try:
+        return pd.read_csv(path)
+    except (ValueError, OSError) as exc:
+        raise AnalysisError(f"{path}: cannot read as CSV with a header row ({exc})") from exc
+
+
+def _column(df: pd.DataFrame, name: str) -> NDArray[np.float64]:
+    try:
+        values = np.asarray(df[name], dtype=np.float64)
+    except (ValueError, TypeError) as exc:
+        raise AnalysisError(f"column {name!r} has non-numeric values") from exc
+    return values
+
+
+def load_recording(
+    source: Any,
+    *,
+    sampling_rate_hz: float | None = None,
+    acc_unit: str = "m/s2",
+    gyro_unit: str = "deg/s",
+    use_gyro: bool = True,
+) -> Recording:
+    """Read ``ax,ay,az`` (+ optional ``gx,gy,gz``, ``t`` in s) and convert to m/s², deg/s.
+
+    With ``t`` the rate is estimated from the median time step (``sampling_rate_hz`` may be
+    omitted, and must agree within 5 % if given); a jittery or gappy ``t`` is resampled on a
+    uniform grid, leaving NaN (a gap the detector never bridges) where samples are missing.
+    """
+    if acc_unit not in ACC_UNITS:
+        raise AnalysisError(f"acc unit {acc_unit!r} unknown: use one of {ACC_UNITS}")
+    if gyro_unit not in GYRO_UNITS:
+        raise AnalysisError(f"gyro unit {gyro_unit!r} unknown: use one of {GYRO_UNITS}")
+    df = _read(source)
+    df = df.rename(columns={c: str(c).strip().lower() for c in df.columns})
+    missing = [c for c in ("ax", "ay", "az") if c not in df.columns]
+    if missing:
+        raise AnalysisError(
+            f"missing column(s) {', '.join(missing)}: the CSV needs a header with ax,ay,az "
+            f"(optional gx,gy,gz and t); found {', '.join(map(str, df.columns))}"
+        )
+    acc = np.column_stack([_column(df, c) for c in ("ax", "ay", "az")])
+    gyr = None
+    gyro_cols = [c for c in ("gx", "gy", "gz") if c in df.columns]
+    if gyro_cols and len(gyro_cols) < 3:
+        raise AnalysisError(f"gyro needs all of gx,gy,gz; found only {','.join(gyro_cols)}")
+    if gyro_cols and use_gyro:
+        gyr = np.column_stack([_column(df, c) for c in gyro_cols])
+        if gyro_unit == "rad/s":
+            gyr = np.rad2deg(gyr)
+    if acc_unit == "g":
+        acc = acc * G0_M_S2
+    _check_units(acc, gyr, acc_unit, gyro_unit)
+
+    fs = sampling_rate_hz
+    resampled = False
+    if "t" in df.columns:
+        t = _column(df, "t")
+        if not np.all(np.isfinite(t)):
+            raise AnalysisError("column 't' has empty or non-numeric values")
+        dt = np.diff(t)
+        if dt.size < 2 or np.any(dt <= 0):
+            raise AnalysisError("column 't' must increase strictly (seconds since any origin)")
+        dt_med = float(np.median(dt))
+        fs_t = 1.0 / dt_med
+        if fs is not None and abs(fs_t - fs) > 0.05 * fs:
+            raise AnalysisError(f"column 't' says {fs_t:.1f} Hz but --fs says {fs:g} Hz")
+        fs = fs if fs is not None else fs_t
+        if np.any(np.abs(dt - 1.0 / fs) > _JITTER_FRAC / fs):
+            acc, gyr = _resample(t - t[0], acc, gyr, fs)
+            resampled = True
+    if fs is None:
+        raise AnalysisError("no sampling rate: pass --fs HZ or give a 't' column in seconds")
+    if not (math.isfinite(fs) and 20.0 <= fs <= 10000.0):
+        raise AnalysisError(f"sampling rate {fs:g} Hz is outside 20..10000 Hz")
+    if acc.shape[0] < _MIN_SECONDS * fs:
+        raise AnalysisError(
+            f"recording too short: {acc.shape[0] / fs:.1f} s, need at least {_MIN_SECONDS:g} s"
+        )
+    return Recording(np.ascontiguousarray(acc), gyr, float(fs), resampled)
+
+
+def _check_units(
+    acc: NDArray[np.float64], gyr: NDArray[np.float64] | None, acc_unit: str, gyro_unit: str
+) -> None:
+    a = np.linalg.norm(acc, axis=1)
+    a = a[np.isfinite(a)]
+    if a.size == 0:
+        raise AnalysisError("no finite acceleration sample")
+    med = float(np.median(a))
+    if not 0.5 * G0_M_S2 <= med <= 6.0 * G0_M_S2:  # walking ~1 g, running ankle up to ~3 g
+        hint = "g" if med < 0.5 * G0_M_S2 else "m/s2"
+        raise AnalysisError(
+            f"median |acc| is {med:.3g} {acc_unit} after conversion, not about 1 g: "
+            f"wrong unit? try --acc-unit {hint}"
+        )
+    if gyr is not None and float(np.percentile(a, 99)) > 2.0 * G0_M_S2:  # there is gait
+        w = np.linalg.norm(gyr, axis=1)
+        w_max = float(np.nanpercentile(w, 99))
+        if w_max < 30.0:
+            raise AnalysisError(
+                f"gyro peaks at {w_max:.3g} deg/s during gait (expected hundreds): "
+                f"wrong unit? try --gyro-unit rad/s (given {gyro_unit})"
+            )
+
+
+def _resample(
+    t: NDArray[np.float64],
+    acc: NDArray[np.float64],
+    gyr: NDArray[np.float64] | None,
+    fs: float,
+) -> tuple[NDArray[np.float64], NDArray[np.float64] | None]:
+    grid = np.arange(math.floor(t[-1] * fs) + 1) / fs
+    # a grid point is missing when the nearest real samples around it are a gap apart
+    j = np.clip(np.searchsorted(t, grid), 1, t.size - 1)
+    gap = (t[j] - t[j - 1]) > _GAP_PERIODS / fs
+
+    def interp(x: NDArray[np.float64]) -> NDArray[np.float64]:
+        out = np.column_stack([np.interp(grid, t, x[:, k]) for k in range(3)])
+        out[gap] = np.nan
+        return out
+
+    return interp(acc), None if gyr is None else interp(gyr)

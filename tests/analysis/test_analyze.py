@@ -1,0 +1,126 @@
+"""Offline analysis API and ``footpod analyze``: rotated axes, units, t column, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import FS, pd, sim_frames
+
+from sensor_service import cli
+from sensor_service.analysis import STEP_COLUMNS, AnalysisError, analyze, combine_feet
+from sensor_service.load import AthleteParams
+
+
+def _match(ic_s: np.ndarray, truth_ic: np.ndarray, tol: float = 0.04) -> np.ndarray:
+    j = np.clip(np.searchsorted(truth_ic, ic_s), 1, truth_ic.size - 1)
+    near = np.where(np.abs(truth_ic[j] - ic_s) < np.abs(truth_ic[j - 1] - ic_s), j, j - 1)
+    return np.where(np.abs(truth_ic[near] - ic_s) <= tol, near, -1)
+
+
+def test_foot_pod_rotated_g_and_rad_s_with_t_column() -> None:
+    left, _, sim = sim_frames("foot")
+    table = analyze(left, placement="foot", acc_unit="g", gyro_unit="rad/s")
+    assert tuple(table.columns) == STEP_COLUMNS
+    assert table.attrs["method"] == "gyro"
+    truth = sim.truth("left")
+    idx = _match(table["ic_s"].to_numpy(), truth.ic_s)
+    assert (idx >= 0).mean() >= 0.97
+    err = table["gct_ms"].to_numpy()[idx >= 0] - truth.gct_ms[idx[idx >= 0]]
+    assert np.median(np.abs(err)) <= 5.0
+    assert (table["strike_pattern"] == "rearfoot").mean() >= 0.9
+
+
+@pytest.mark.parametrize("placement", ["ankle", "shank"])
+def test_acc_only_placements(placement: str) -> None:
+    left, _, sim = sim_frames(placement)
+    table = analyze(left, placement=placement, acc_unit="g")
+    assert table.attrs["method"] == "acc"
+    assert table["strike_pattern"].eq("unknown").all()
+    truth = sim.truth("left")
+    idx = _match(table["ic_s"].to_numpy(), truth.ic_s)
+    assert (idx >= 0).sum() >= 0.8 * truth.ic_s.size
+
+
+def test_jittery_t_is_resampled_and_gaps_not_bridged() -> None:
+    left, _, _ = sim_frames("foot")
+    df = left.copy()
+    rng = np.random.default_rng(1)
+    df["t"] = df["t"] + rng.uniform(-0.3, 0.3, len(df)) / FS
+    df = df.drop(index=range(4000, 4400)).reset_index(drop=True)  # a 1 s hole
+    table = analyze(df, placement="foot", acc_unit="g", gyro_unit="rad/s")
+    assert table.attrs["resampled"]
+    hole = (table["ic_s"] < 4400 / FS) & (table["to_s"] > 4000 / FS)
+    assert not hole.any()
+    assert len(table) > 20
+
+
+def test_two_feet_pairing_and_loads() -> None:
+    left, right, _ = sim_frames("foot")
+    athlete = AthleteParams(mass_kg=65.0, height_m=1.75)
+    lt = analyze(left, acc_unit="g", gyro_unit="rad/s")
+    rt = analyze(right, acc_unit="g", gyro_unit="rad/s")
+    both, balance = combine_feet(lt, rt, athlete=athlete, speed_m_s=3.8)
+    assert set(both["side"]) == {"left", "right"}
+    assert both["cadence_spm"].median() == pytest.approx(180.0, rel=0.03)
+    assert 40.0 <= balance.left_share_pct <= 60.0
+    fl = both["flight_ms"].dropna()
+    assert (fl > 0).mean() > 0.95
+    assert 5.0 <= both["at_force_est_bw"].median() <= 10.0
+    assert both["at_impulse_cum_est_bw_s"].is_monotonic_increasing
+    assert both["k_leg_kn_m"].notna().mean() > 0.9
+
+
+def _run_cli(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> int:
+    monkeypatch.setattr(
+        cli, "COMMAND_MODULES", (*cli.COMMAND_MODULES, "sensor_service.commands.analyze")
+    )
+    return cli.main(argv)
+
+
+def test_cli_exact_invocation(csv_path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    left, _, sim = sim_frames("ankle")
+    df = left.drop(columns=["t"])
+    src = csv_path(df)
+    out = tmp_path / "steps.csv"
+    argv = ["analyze", str(src), "--fs", "400", "--placement", "ankle", "--acc-unit", "g"]
+    assert _run_cli([*argv, "--out", str(out)], monkeypatch) == 0
+    steps = pd.read_csv(out)
+    assert {"ic_s", "to_s", "gct_ms"} <= set(steps.columns)
+    assert len(steps) >= 0.8 * sim.truth("left").ic_s.size
+    assert (steps["to_s"] > steps["ic_s"]).all()
+
+
+@pytest.mark.parametrize(
+    ("mutate", "extra", "message"),
+    [
+        (lambda d: d.drop(columns=["az"]), [], "missing column"),
+        (lambda d: d, ["--acc-unit", "m/s2"], "wrong unit"),
+        (lambda d: d.iloc[:200], [], "too short"),
+        (lambda d: d.drop(columns=["t"]), [], "no sampling rate"),
+    ],
+)
+def test_cli_one_line_errors(  # type: ignore[no-untyped-def]
+    mutate, extra, message, csv_path, tmp_path, monkeypatch, capsys
+) -> None:
+    left, _, _ = sim_frames("ankle")
+    src = csv_path(mutate(left))
+    argv = ["analyze", str(src), "--placement", "ankle", "--out", str(tmp_path / "o.csv")]
+    if "--acc-unit" not in extra:
+        extra = [*extra, "--acc-unit", "g"]
+    assert _run_cli([*argv, *extra], monkeypatch) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err
+    assert "\n" not in err
+
+
+def test_gyro_unit_mistake_is_caught() -> None:
+    left, _, _ = sim_frames("foot")
+    with pytest.raises(AnalysisError, match="rad/s"):
+        analyze(left, acc_unit="g", gyro_unit="deg/s")
+
+
+def test_missing_file() -> None:
+    with pytest.raises(AnalysisError, match="no such file"):
+        analyze("/nonexistent/rec.csv", sampling_rate_hz=100.0)
