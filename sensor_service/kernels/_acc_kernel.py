@@ -2,39 +2,67 @@
 
 Method
 ------
-Orientation-free: only ``|acc|`` and the change of the acc vector are used, so the pod may be
-strapped in any orientation and no mounting estimate is needed (a mounting error cannot bias it).
+Orientation-free: ``|acc|``, the change of the acc vector and the acceleration along the pod's own
+mean acceleration direction are used, so the pod may be strapped in any orientation and no
+mounting estimate is needed.
 
-* **Landing jerk.** ``|acc[k] − acc[k − L]|`` over ``jerk_lag_ms`` (as in the gyro kernel).
+* **Landing jerk.** The second difference ``|acc[k] − 2·acc[k − L] + acc[k − 2L]|`` over
+  ``jerk_lag_ms``: an impact is impulsive, while the large but smooth accelerations of the swing
+  (a shank swinging back after toe-off reaches several g) nearly cancel in a second difference,
+  where a first difference would pass them for landings.
 * **Initial contact (IC).** The impact transient is the sharpest change of the acceleration in a
   running stride, at the foot (Bailey & Harle 2014: foot impacts reach tens of g) and at the
   distal tibia (Aubol et al. 2020, as implemented by Kiernan et al. 2023: IC from the resultant
   acceleration and its jerk; Mercer et al. 2003 / Purcell et al. 2006: IC at the start of the
-  tibial shock). A landing starts at the first sample whose jerk reaches ``impact_min_jerk_g`` and
-  ``impact_rel_frac`` of the recent landings' jerk (an exponential average), outside a refractory
-  period after the previous landing (``min_stride_ms`` and ``refractory_stride_frac`` of the last
-  stride: the other foot's impact, transmitted through the body, arrives half a stride later).
-  Walking back while the jerk stays above ``onset_rise_frac`` of it gives the last pre-impact
-  sample; IC lies half a sample after it (same convention as the gyro kernel). The landing must
-  reach ``impact_min_g`` within ``impact_peak_ms``.
+  tibial shock). A jerk of ``impact_min_jerk_g`` after the refractory period of the previous
+  landing opens a window of ``2·impact_peak_ms``. The refractory period is ``min_stride_ms`` or
+  ``refractory_stride_frac`` of the median of the last five strides (one missed landing cannot
+  double it and lock the detector onto every other stride): the other foot's impact,
+  transmitted through the body, arrives half a stride later. The window's largest jerk must
+  reach ``impact_rel_frac`` of the recent landings' (an exponential average): a knock in swing is
+  smaller than a landing. The landing starts at the first change of at least
+  ``impact_rise_frac`` of that largest one (as in the gyro kernel); walking back while the jerk
+  stays above ``onset_rise_frac`` of it gives the last pre-impact sample, and IC lies half a
+  sample after it. The landing must reach ``impact_min_g`` within ``impact_peak_ms``. A rejected
+  window is rescanned from the sample after its trigger, so a landing that starts inside it is
+  not lost. Inside the refractory period (but at least ``min_gct_ms`` after the pending landing)
+  a window whose jerk is ``replace_jerk_ratio`` times the pending landing's *replaces* it: the
+  detector cannot stay locked onto the wrong event of the stride (a toe-off or a knock taken
+  first, as happened on the real walking sample), because the landing is the stride's largest
+  impulsive event. When a contact is completed (at the next landing) its landing is judged
+  again against the average, and the first landing after a start or gap must reach
+  ``first_rel_frac`` of the next one: this drops a "landing" that was a push-off from standing.
 * **Toe-off (TO).** The hard part without a gyroscope. At push-off the foot rolls over the ball
-  and plantar-flexes at its fastest around TO (Falbriard et al. 2018: the plantar-flexion peak of
-  the foot's pitch velocity marks TO within 4±2 ms). A point above the ball (a dorsal foot pod, the
-  ankle joint, the distal shank) then moves on a circle about the ball, so its centripetal
-  acceleration ``ω²·r`` peaks with ``ω``: TO is the peak of ``|acc|`` (moving average over
-  ``to_smooth_ms``, parabola-refined) in a window ``[IC + max(min_gct, lo·stride), IC + min(max_gct,
-  hi·stride)]`` scaled by the stride that this contact starts; this is the "second (push-off) peak"
-  of the tibial acceleration that Mercer et al. 2003 and Sinclair et al. 2013 anchor their TO to.
-  The window's fractions of the stride keep the impact ringing and the next swing out (running
-  duty factors are 0.2–0.4). ``to_offset_ms`` is a calibration offset (default 0: uncalibrated).
-  Because the window needs the stride, a contact is emitted when the next landing of the same
-  foot is found (one stride of latency); the last landing before a stop has no next landing and
-  is dropped, like a contact without toe-off in the gyro kernel.
+  and plantar-flexes fastest at TO (Falbriard et al. 2018: the plantar-flexion peak of the foot's
+  pitch velocity marks TO within 4±2 ms), so its angular acceleration is near zero there. A point
+  above the ball (the ankle joint, the distal shank, a dorsal foot pod) then moves on a circle
+  about the ball, which lies mostly *below* it: its acceleration is the centripetal ``ω²·r``
+  pointing down, and the specific force along "up" drops to ``g − ω²·r`` (often below zero) as
+  the ground stops supporting the leg. TO is the minimum of the acceleration along the pod's mean
+  "up" direction (an exponential average of the acc vector over ``axis_tau_s``: over whole strides
+  the kinematic acceleration averages to zero, so the mean specific force is gravity; no mounting
+  estimate or standing calibration is needed), smoothed over ``to_smooth_ms`` and parabola-refined.
+  This is the published shank-accelerometer feature: Mercer et al. 2003 take TO at the minimum of
+  the axial tibial acceleration after its second (push-off) peak, Schmidt et al. 2016 at the
+  minimum of the vertical shank acceleration near toe-off (both as implemented by Kiernan et al.
+  2023, REID_IMU). The search window ``[IC + max(min_gct, lo·stride), IC + min(max_gct,
+  hi·stride)]`` scales with the stride this contact starts, keeping the impact ringing and the
+  next swing out (running duty factors 0.2–0.4). ``to_offset_ms`` is a calibration offset
+  (default 0: uncalibrated). Because the window needs the stride, a contact is emitted when the
+  next landing of the same foot is found (one stride of latency); the last landing before a stop
+  has no next landing and is dropped, like a contact without toe-off in the gyro kernel.
 * **Peak, loading-rate proxy.** Peak ``|acc|`` within ``impact_peak_ms`` of IC, in g, and the mean
   slope of ``|acc|`` from IC to that peak, in g/s (the "acceleration rate" used as a proxy of the
   vertical loading rate of the ground reaction force).
-* **Clipping, gaps** as in the gyro kernel: saturated samples between IC and TO flag the step; a
-  gap (or a non-finite sample) drops any contact in progress and never bridges a step.
+* **Outliers.** The acc vectors go through a running vector median of three (of three
+  consecutive samples, the one closest to the other two; ``despike``) before anything else: a
+  one-sample glitch (a corrupted packet, an ESD spike) cannot pass for an impact, while an
+  impact lasts several samples at the rates gait needs (≥ 100 Hz). Distances do not depend on
+  the axes, so this stays orientation-free. It delays every feature by one sample; the indices
+  reported are those of the samples themselves.
+* **Clipping, gaps** as in the gyro kernel (saturation judged on the raw samples): saturated
+  samples between IC and TO flag the step; a gap (or a non-finite sample) drops any contact in
+  progress and never bridges a step.
 
 All windows are in samples and the only memory is caller-owned state and ring arrays, so any
 chunking of the stream gives the same steps as one call.
@@ -65,25 +93,38 @@ __all__ = [
 _N = 0
 _STATE = 1  # 0 search, 1 impact candidate being collected
 _K1 = 2  # first sample of the candidate
-_ALLOWED_FROM = 3
+_SCAN_FROM = 3  # first sample that may open a landing window
 _PEND = 4  # a contact waits for the next landing to find its TO
 _PEND_IC_I = 5
 _HAVE_PREV = 6  # consecutive samples since start or gap
 _DROPPED = 7
-ACC_STATE_I = 8
+_HAVE_AXIS = 8
+_N_STRIDES = 9  # strides in the history (at most N_STRIDE_HIST)
+_STRIDE_POS = 10  # next slot of the history
+_RAW_RUN = 11  # consecutive raw samples since the start or a gap
+_REFR_END = 12  # end of the refractory period after the pending landing
+ACC_STATE_I = 13
 # --- float state
 _REF_JERK = 0  # exponential average of landing jerks (0: none yet)
 _PEND_IC = 1
 _PEND_PEAK_G = 2
 _PEND_LR = 3
 _PEND_STRIDE_MS = 4
-ACC_STATE_F = 5
+_AXIS = 5  # 5..7: exponential average of the acc vector (the pod's mean "up")
+_PEND_JMAX = 8  # the pending landing's largest jerk
+_PEND_FIRST = 9  # 1.0: the pending landing is the first since the start or a gap
+_STRIDES = 10  # 10..14: the last strides (samples), for a median robust to a missed landing
+N_STRIDE_HIST = 5
+_RAW1 = _STRIDES + N_STRIDE_HIST  # the last raw sample (3 values)
+_RAW2 = _RAW1 + 3  # the raw sample before it (3 values)
+ACC_STATE_F = _RAW2 + 3
 # --- ring columns
 _R_A = 0
 _R_JERK = 1
 _R_CLIP = 2
 _R_AX = 3  # 3..5
-ACC_RING_COLS = 6
+_R_UP = 6  # acceleration along the mean "up" direction
+ACC_RING_COLS = 7
 
 
 @njit(cache=True)
@@ -96,21 +137,25 @@ def unpack_acc_params(p: np.ndarray) -> AccKernelParams:
         p[3],
         p[4],
         p[5],
-        int(p[6]),
+        p[6],
         p[7],
-        p[8],
+        int(p[8]),
         p[9],
-        int(p[10]),
+        p[10],
         p[11],
         int(p[12]),
-        int(p[13]),
+        p[13],
         int(p[14]),
-        p[15],
-        p[16],
-        int(p[17]),
+        int(p[15]),
+        int(p[16]),
+        p[17],
         p[18],
-        p[19],
-        int(p[20]),
+        int(p[19]),
+        p[20],
+        p[21],
+        p[22],
+        int(p[23]),
+        int(p[24]),
     )
 
 
@@ -134,17 +179,15 @@ def _finish(
         return False
     h = kp.to_smooth_n // 2
     width = 2 * h + 1
-    best = -1.0
+    best = np.inf
     k_best = lo
-    prev = 0.0
-    nxt = 0.0
     vals = np.empty(hi - lo + 1)
     for k in range(lo, hi + 1):
         s = 0.0
         for j in range(k - h, k + h + 1):
-            s += ring[j & mask, _R_A]
+            s += ring[j & mask, _R_UP]
         vals[k - lo] = s / width
-        if vals[k - lo] > best:
+        if vals[k - lo] < best:
             best = vals[k - lo]
             k_best = k
     delta = 0.0
@@ -152,7 +195,7 @@ def _finish(
         prev = vals[k_best - 1 - lo]
         nxt = vals[k_best + 1 - lo]
         denom = prev - 2.0 * best + nxt
-        if denom < 0.0:
+        if denom > 0.0:
             delta = min(0.5, max(-0.5, 0.5 * (prev - nxt) / denom))
     to = k_best + delta + kp.to_offset_n
     clipped = 0.0
@@ -172,6 +215,42 @@ def _finish(
 
 
 @njit(cache=True)
+def _stride_median(st_i: np.ndarray, st_f: np.ndarray) -> float:
+    """Median of the recent strides (samples); -1 when there are none."""
+    m = st_i[_N_STRIDES]
+    if m == 0:
+        return -1.0
+    v = np.sort(st_f[_STRIDES : _STRIDES + m].copy())
+    if m % 2 == 1:
+        return v[m // 2]
+    return (v[m // 2 - 1] + v[m // 2]) / 2.0
+
+
+@njit(cache=True)
+def _eligible_from(st_i: np.ndarray, kp: AccKernelParams) -> int:
+    """First sample that may open a landing window: after the refractory period, or, while a
+    landing is pending, from ``min_gct_ms`` after it (a much larger impact then replaces it)."""
+    start = st_i[_REFR_END]
+    if st_i[_PEND]:
+        start = min(start, st_i[_PEND_IC_I] + kp.min_gct_n)
+    return max(st_i[_SCAN_FROM], start)
+
+
+@njit(cache=True)
+def _rescan(ring: np.ndarray, st_i: np.ndarray, n: int, kp: AccKernelParams) -> None:
+    """The window opened at ``_K1`` held no landing: look for the next trigger after ``_K1``
+    among the samples already seen (a landing may start inside the rejected window)."""
+    mask = kp.ring_mask
+    st_i[_SCAN_FROM] = st_i[_K1] + 1
+    for k in range(max(st_i[_K1] + 1, _eligible_from(st_i, kp)), n + 1):
+        if ring[k & mask, _R_JERK] >= kp.impact_min_jerk:
+            st_i[_K1] = k
+            st_i[_STATE] = 1
+            return
+    st_i[_SCAN_FROM] = n + 1
+
+
+@njit(cache=True)
 def _landing(
     ring: np.ndarray,
     st_i: np.ndarray,
@@ -187,15 +266,19 @@ def _landing(
     for k in range(st_i[_K1], n + 1):
         j_max = max(j_max, ring[k & mask, _R_JERK])
     st_i[_STATE] = 0
+    replace = st_i[_PEND] == 1 and st_i[_K1] < st_i[_REFR_END]
+    if replace and j_max < kp.replace_jerk_ratio * st_f[_PEND_JMAX]:
+        _rescan(ring, st_i, n, kp)  # inside the refractory period and not much larger
+        return 0
     if j_max < kp.impact_rel_frac * st_f[_REF_JERK]:
-        st_i[_ALLOWED_FROM] = n + 1  # a knock, smaller than the recent landings
+        _rescan(ring, st_i, n, kp)  # a knock, smaller than the recent landings
         return 0
     k1 = st_i[_K1]
     while ring[k1 & mask, _R_JERK] < kp.impact_rise_frac * j_max:
         k1 += 1  # the first change of landing size in the window
     thr_on = kp.onset_rise_frac * ring[k1 & mask, _R_JERK]
     first = k1
-    floor = max(st_i[_ALLOWED_FROM], k1 - kp.impact_peak_n)
+    floor = max(st_i[_SCAN_FROM], k1 - kp.impact_peak_n)
     while first - 1 > floor and ring[(first - 1) & mask, _R_JERK] >= thr_on:
         first -= 1
     last_pre = first - 1
@@ -207,7 +290,7 @@ def _landing(
             peak = v
             k_pk = k
     if peak < kp.impact_min_m_s2:
-        st_i[_ALLOWED_FROM] = n + 1
+        _rescan(ring, st_i, n, kp)
         return 0
     w = kp.impact_track_weight
     st_f[_REF_JERK] = j_max if st_f[_REF_JERK] <= 0.0 else (1 - w) * st_f[_REF_JERK] + w * j_max
@@ -217,24 +300,49 @@ def _landing(
         lr = (peak - ring[last_pre & mask, _R_A]) / G0_M_S2 / ((k_pk - ic) * kp.dt_s)
     written = 0
     stride_n = -1.0
-    if st_i[_PEND]:
+    first = st_f[_PEND_FIRST]
+    if replace:
+        # The pending "landing" was something else (a toe-off, a knock): this much larger
+        # impact, at least min_gct_ms later, takes its place. Nothing is emitted for it.
+        st_f[_PEND_STRIDE_MS] = np.nan
+    elif st_i[_PEND]:
         stride_n = ic - st_f[_PEND_IC]
-        if stride_n <= kp.max_stride_n and row < out.shape[0]:
-            if _finish(ring, st_i, st_f, stride_n, out, row, kp):
-                written = 1
-        else:
+        if stride_n > kp.max_stride_n:
             stride_n = -1.0
-    st_f[_PEND_STRIDE_MS] = stride_n * 1000.0 * kp.dt_s if stride_n > 0 else np.nan
+        else:
+            # a stride much longer than the recent ones had a landing missed in it: its TO
+            # window follows the recent strides
+            s_ref = _stride_median(st_i, st_f)
+            s_win = stride_n if s_ref <= 0.0 or stride_n <= 1.5 * s_ref else s_ref
+            # Judged again now that later landings are known: the first "landing" after a
+            # start (a push-off from standing) is much smaller than the real ones that follow.
+            if (
+                st_f[_PEND_JMAX] >= kp.impact_rel_frac * st_f[_REF_JERK]
+                and (st_f[_PEND_FIRST] == 0.0 or st_f[_PEND_JMAX] >= kp.first_rel_frac * j_max)
+                and row < out.shape[0]
+                and _finish(ring, st_i, st_f, s_win, out, row, kp)
+            ):
+                written = 1
+            st_f[_STRIDES + st_i[_STRIDE_POS]] = stride_n
+            st_i[_STRIDE_POS] = (st_i[_STRIDE_POS] + 1) % N_STRIDE_HIST
+            st_i[_N_STRIDES] = min(st_i[_N_STRIDES] + 1, N_STRIDE_HIST)
+    if not replace:
+        st_f[_PEND_STRIDE_MS] = stride_n * 1000.0 * kp.dt_s if stride_n > 0 else np.nan
+        first = 1.0 if stride_n <= 0 else 0.0
     st_i[_PEND] = 1
     st_f[_PEND_IC] = ic
     ic_i = math.floor(ic)
     st_i[_PEND_IC_I] = ic_i
     st_f[_PEND_PEAK_G] = peak / G0_M_S2
     st_f[_PEND_LR] = lr
+    st_f[_PEND_JMAX] = j_max
+    st_f[_PEND_FIRST] = first
     refr = kp.min_stride_n
-    if stride_n > 0:
-        refr = max(refr, round(kp.refractory_stride_frac * stride_n))
-    st_i[_ALLOWED_FROM] = max(n + 1, ic_i + refr)
+    s_med = _stride_median(st_i, st_f)
+    if s_med > 0.0:
+        refr = max(refr, round(kp.refractory_stride_frac * s_med))
+    st_i[_SCAN_FROM] = n + 1
+    st_i[_REFR_END] = max(n + 1, ic_i + refr)
     return written
 
 
@@ -247,7 +355,11 @@ def acc_reset_on_gap(st_i: np.ndarray, n_missing: int) -> None:
     st_i[_STATE] = 0
     st_i[_HAVE_PREV] = 0
     st_i[_N] += n_missing
-    st_i[_ALLOWED_FROM] = st_i[_N]
+    st_i[_SCAN_FROM] = st_i[_N]
+    st_i[_REFR_END] = st_i[_N]
+    st_i[_N_STRIDES] = 0  # the runner may have stopped: stride history starts afresh
+    st_i[_STRIDE_POS] = 0
+    st_i[_RAW_RUN] = 0  # the raw sample before the gap is never processed
 
 
 @njit(cache=True)
@@ -262,46 +374,128 @@ def acc_process_block(
     """Run the acc-only detector over ``acc`` (n, 3) m/s²; write completed steps to ``out``."""
     kp = unpack_acc_params(params)
     mask = kp.ring_mask
-    lag = kp.jerk_lag_n
     n_out = 0
     for i in range(acc.shape[0]):
-        n = st_i[_N]
-        ax, ay, az = acc[i, 0], acc[i, 1], acc[i, 2]
-        a = math.sqrt(ax * ax + ay * ay + az * az)
-        if not math.isfinite(a):
+        n = st_i[_N]  # index of this raw sample
+        rx, ry, rz = acc[i, 0], acc[i, 1], acc[i, 2]
+        if not math.isfinite(rx * rx + ry * ry + rz * rz):
             acc_reset_on_gap(st_i, 1)
             continue
-        jerk = 0.0
-        if st_i[_HAVE_PREV] >= lag:
-            old = (n - lag) & mask
-            d0 = ax - ring[old, _R_AX]
-            d1 = ay - ring[old, _R_AX + 1]
-            d2 = az - ring[old, _R_AX + 2]
-            jerk = math.sqrt(d0 * d0 + d1 * d1 + d2 * d2)
-        st_i[_HAVE_PREV] = min(st_i[_HAVE_PREV] + 1, 1 << 30)
-        c = kp.clip_m_s2
-        slot = n & mask
-        ring[slot, _R_A] = a
-        ring[slot, _R_JERK] = jerk
-        ring[slot, _R_CLIP] = (
-            1.0 if c > 0.0 and (abs(ax) >= c or abs(ay) >= c or abs(az) >= c) else 0.0
-        )
-        ring[slot, _R_AX] = ax
-        ring[slot, _R_AX + 1] = ay
-        ring[slot, _R_AX + 2] = az
-        if st_i[_PEND] and n - st_i[_PEND_IC_I] > kp.max_stride_n:
-            st_i[_PEND] = 0  # no next landing: the last contact before a stop
-        if st_i[_STATE] == 0:
-            if n >= st_i[_ALLOWED_FROM] and jerk >= kp.impact_min_jerk and st_i[_HAVE_PREV] > lag:
-                st_i[_STATE] = 1
-                st_i[_K1] = n
-        elif n >= st_i[_K1] + 2 * kp.impact_peak_n:
-            if n_out < out.shape[0]:
-                n_out += _landing(ring, st_i, st_f, n, out, n_out, kp)
+        c = kp.clip_m_s2  # saturation is judged on the raw samples
+        clip = c > 0.0 and (abs(rx) >= c or abs(ry) >= c or abs(rz) >= c)
+        ring[n & mask, _R_CLIP] = 1.0 if clip else 0.0
+        run = st_i[_RAW_RUN]
+        st_i[_RAW_RUN] = min(run + 1, 1 << 30)
+        st_i[_N] = n + 1
+        if run == 0:  # first sample after the start or a gap: its feature needs the next one
+            st_f[_RAW1], st_f[_RAW1 + 1], st_f[_RAW1 + 2] = rx, ry, rz
+            continue
+        # The feature sample is k = n - 1: the vector median of x[k-1], x[k], x[k+1] removes
+        # one-sample outliers (a glitch must not look like an impact); the first sample after a
+        # start or gap is taken as is.
+        p0, p1, p2 = st_f[_RAW1], st_f[_RAW1 + 1], st_f[_RAW1 + 2]
+        ax, ay, az = p0, p1, p2
+        if run >= 2 and kp.despike:
+            q0, q1, q2 = st_f[_RAW2], st_f[_RAW2 + 1], st_f[_RAW2 + 2]
+            pick = _vector_median3(q0, q1, q2, p0, p1, p2, rx, ry, rz)
+            if pick == 0:
+                ax, ay, az = q0, q1, q2
+            elif pick == 2:
+                ax, ay, az = rx, ry, rz
+        st_f[_RAW2], st_f[_RAW2 + 1], st_f[_RAW2 + 2] = p0, p1, p2
+        st_f[_RAW1], st_f[_RAW1 + 1], st_f[_RAW1 + 2] = rx, ry, rz
+        n_out += _feature(ax, ay, az, n - 1, ring, st_i, st_f, out, n_out, kp)
+    return n_out
+
+
+@njit(cache=True)
+def _vector_median3(
+    x0: float,
+    y0: float,
+    z0: float,
+    x1: float,
+    y1: float,
+    z1: float,
+    x2: float,
+    y2: float,
+    z2: float,
+) -> int:
+    """Which of three vectors has the smallest sum of distances to the other two (0, 1, 2).
+
+    The middle one (1) wins ties. Distances do not depend on the axes, so neither does the
+    choice: despiking stays orientation-free (an axis-wise median would not be).
+    """
+    d01 = math.sqrt((x0 - x1) ** 2 + (y0 - y1) ** 2 + (z0 - z1) ** 2)
+    d12 = math.sqrt((x1 - x2) ** 2 + (y1 - y2) ** 2 + (z1 - z2) ** 2)
+    d02 = math.sqrt((x0 - x2) ** 2 + (y0 - y2) ** 2 + (z0 - z2) ** 2)
+    s0, s1, s2 = d01 + d02, d01 + d12, d12 + d02
+    if s1 <= s0 and s1 <= s2:
+        return 1
+    return 0 if s0 <= s2 else 2
+
+
+@njit(cache=True)
+def _feature(
+    ax: float,
+    ay: float,
+    az: float,
+    n: int,
+    ring: np.ndarray,
+    st_i: np.ndarray,
+    st_f: np.ndarray,
+    out: np.ndarray,
+    n_out: int,
+    kp: AccKernelParams,
+) -> int:
+    """Process feature sample ``n`` (despiked); returns the number of rows written."""
+    mask = kp.ring_mask
+    lag = kp.jerk_lag_n
+    a = math.sqrt(ax * ax + ay * ay + az * az)
+    jerk = 0.0
+    if st_i[_HAVE_PREV] >= 2 * lag:
+        mid = (n - lag) & mask
+        old = (n - 2 * lag) & mask
+        d0 = ax - 2.0 * ring[mid, _R_AX] + ring[old, _R_AX]
+        d1 = ay - 2.0 * ring[mid, _R_AX + 1] + ring[old, _R_AX + 1]
+        d2 = az - 2.0 * ring[mid, _R_AX + 2] + ring[old, _R_AX + 2]
+        jerk = math.sqrt(d0 * d0 + d1 * d1 + d2 * d2)
+    st_i[_HAVE_PREV] = min(st_i[_HAVE_PREV] + 1, 1 << 30)
+    slot = n & mask
+    ring[slot, _R_A] = a
+    ring[slot, _R_JERK] = jerk
+    ring[slot, _R_AX] = ax
+    ring[slot, _R_AX + 1] = ay
+    ring[slot, _R_AX + 2] = az
+    if st_i[_HAVE_AXIS]:
+        w = kp.axis_weight
+        st_f[_AXIS] += w * (ax - st_f[_AXIS])
+        st_f[_AXIS + 1] += w * (ay - st_f[_AXIS + 1])
+        st_f[_AXIS + 2] += w * (az - st_f[_AXIS + 2])
+    else:
+        st_f[_AXIS], st_f[_AXIS + 1], st_f[_AXIS + 2] = ax, ay, az
+        st_i[_HAVE_AXIS] = 1
+    ux, uy, uz = st_f[_AXIS], st_f[_AXIS + 1], st_f[_AXIS + 2]
+    norm = math.sqrt(ux * ux + uy * uy + uz * uz)
+    ring[slot, _R_UP] = (ax * ux + ay * uy + az * uz) / norm if norm > 0.0 else a
+    if st_i[_PEND] and n - st_i[_PEND_IC_I] > kp.max_stride_n:
+        st_i[_PEND] = 0  # no next landing: the last contact before a stop
+    written = 0
+    if st_i[_STATE] == 0:
+        if (
+            jerk >= kp.impact_min_jerk
+            and st_i[_HAVE_PREV] > 2 * lag
+            and n >= _eligible_from(st_i, kp)
+        ):
+            st_i[_STATE] = 1
+            st_i[_K1] = n
+    else:
+        # judge every window that is complete (a rescan may open one that already is)
+        while st_i[_STATE] == 1 and n >= st_i[_K1] + 2 * kp.impact_peak_n:
+            if n_out + written < out.shape[0]:
+                written += _landing(ring, st_i, st_f, n, out, n_out + written, kp)
             else:
                 st_i[_STATE] = 0
-        st_i[_N] = n + 1
-    return n_out
+    return written
 
 
 def acc_reset_on_flush(st_i: np.ndarray) -> None:

@@ -32,13 +32,20 @@ class AccEventParams(NamedTuple):
     impact_min_jerk_g: float = 1.0
     #: ... whose largest jerk must reach this fraction of the recent landings' (exponential
     #: average with weight ``impact_track_weight``): a knock in swing is smaller than a landing.
-    impact_rel_frac: float = 0.5
+    #: Low because sampled impact peaks vary a lot from step to step (sampling phase, shoe,
+    #: surface); the refractory period does most of the work against the other foot's impact.
+    impact_rel_frac: float = 0.3
     impact_track_weight: float = 0.3
+    #: The first landing after a start or gap must reach this fraction of the next one's jerk.
+    first_rel_frac: float = 0.5
+    #: Within the refractory period, an impact this many times larger than the pending landing
+    #: (and ``min_gct_ms`` after it) replaces it: the stride's largest impact is the landing.
+    replace_jerk_ratio: float = 2.0
     #: The landing starts at the first change of at least this fraction of the window's largest.
     impact_rise_frac: float = 0.5
     #: Peak |acc| of the landing within this long of IC; it must reach ``impact_min_g``.
     impact_peak_ms: float = 30.0
-    impact_min_g: float = 2.0
+    impact_min_g: float = 1.2
     #: IC: walking back from the first sample over threshold while the jerk stays at least this
     #: fraction of it finds the last pre-impact sample; IC lies ``onset_offset_samples`` after it.
     onset_rise_frac: float = 0.3
@@ -46,27 +53,36 @@ class AccEventParams(NamedTuple):
     #: No landing of the same foot within this long of the previous one, nor within
     #: ``refractory_stride_frac`` of the previous stride (the other foot's impact, transmitted
     #: through the body, lands about half a stride later).
-    min_stride_ms: float = 400.0
+    min_stride_ms: float = 450.0
     refractory_stride_frac: float = 0.7
     #: A contact is completed when the next landing of the same foot is found (its TO window
     #: scales with that stride); with no landing within this long, it was the last one before
     #: a stop and is dropped (standing still, as the gyro detector does).
     max_stride_ms: float = 2500.0
-    #: TO search window after IC: at least ``min_gct_ms`` and ``to_lo_stride_frac`` of the last
+    #: TO search window after IC: at least ``min_gct_ms`` and ``to_lo_stride_frac`` of the
     #: stride, at most ``max_gct_ms`` and ``to_hi_stride_frac`` of it. Running duty factors
-    #: (contact / stride) are about 0.2–0.4, walking 0.6; the window keeps the impact and its
-    #: soft-tissue ringing (first ~60 ms) and the next swing out.
+    #: (contact / stride) are about 0.2–0.4 (160–320 ms contacts at 150–200 spm); the window keeps
+    #: the impact and its soft-tissue ringing (first ~60 ms) and the swing's own acceleration
+    #: minimum out. Walking (duty ~0.6) needs ``to_lo_stride_frac`` ≈ 0.3 and
+    #: ``to_hi_stride_frac`` ≈ 0.75: the defaults are for running.
     min_gct_ms: float = 120.0
     max_gct_ms: float = 900.0
     to_lo_stride_frac: float = 0.15
-    to_hi_stride_frac: float = 0.62
-    #: TO is the push-off peak of |acc| smoothed over this long (moving average) ...
+    to_hi_stride_frac: float = 0.5
+    #: The pod's "up" is the direction of its mean acceleration, an exponential average with this
+    #: time constant (over whole strides the mean kinematic acceleration is zero, so the mean
+    #: specific force is gravity: orientation-free, no standing calibration needed) ...
+    axis_tau_s: float = 2.0
+    #: ... and TO is the minimum of the acceleration along it (the unloading at toe-off),
+    #: smoothed over this long (centred moving average) ...
     to_smooth_ms: float = 10.0
     #: ... shifted by this calibration offset (positive = later). 0 until real recordings with
     #: force truth are available to calibrate it.
     to_offset_ms: float = 0.0
     #: A sample counts as saturated when one acc axis reaches this fraction of the clip limit.
     clip_frac: float = 0.999
+    #: Running median of three samples per axis before detection (removes one-sample glitches).
+    despike: bool = True
 
 
 class AccKernelParams(NamedTuple):
@@ -77,6 +93,8 @@ class AccKernelParams(NamedTuple):
     impact_min_jerk: float
     impact_rel_frac: float
     impact_track_weight: float
+    first_rel_frac: float
+    replace_jerk_ratio: float
     impact_rise_frac: float
     impact_peak_n: int
     impact_min_m_s2: float
@@ -90,9 +108,11 @@ class AccKernelParams(NamedTuple):
     to_lo_stride_frac: float
     to_hi_stride_frac: float
     to_smooth_n: int
+    axis_weight: float
     to_offset_n: float
     clip_m_s2: float
     ring_mask: int
+    despike: int
 
 
 def _n(ms: float, fs: float) -> int:
@@ -114,6 +134,8 @@ def compile_acc_params(
     if not (math.isfinite(fs) and 20.0 <= fs <= 10000.0):
         raise ConfigError(f"sampling_rate_hz {sampling_rate_hz!r} must be within 20..10000 Hz")
     for name, value in params._asdict().items():
+        if name == "despike":
+            continue
         if name == "to_offset_ms":
             ok = math.isfinite(value) and abs(value) <= 100.0
         else:
@@ -126,7 +148,13 @@ def compile_acc_params(
         raise ConfigError("AccEventParams.max_gct_ms must be longer than min_gct_ms")
     if not 0.0 < params.to_lo_stride_frac < params.to_hi_stride_frac < 1.0:
         raise ConfigError("AccEventParams: need 0 < to_lo_stride_frac < to_hi_stride_frac < 1")
-    for name in ("onset_rise_frac", "impact_rel_frac", "impact_track_weight", "impact_rise_frac"):
+    for name in (
+        "onset_rise_frac",
+        "impact_rel_frac",
+        "impact_track_weight",
+        "impact_rise_frac",
+        "first_rel_frac",
+    ):
         if not 0.0 < getattr(params, name) <= 1.0:
             raise ConfigError(f"AccEventParams.{name} must be within (0, 1]")
     if params.onset_offset_samples > 1.0:
@@ -137,6 +165,8 @@ def compile_acc_params(
         impact_min_jerk=float(params.impact_min_jerk_g) * G0_M_S2,
         impact_rel_frac=float(params.impact_rel_frac),
         impact_track_weight=float(params.impact_track_weight),
+        first_rel_frac=float(params.first_rel_frac),
+        replace_jerk_ratio=float(params.replace_jerk_ratio),
         impact_rise_frac=float(params.impact_rise_frac),
         impact_peak_n=max(1, _n(params.impact_peak_ms, fs)),
         impact_min_m_s2=float(params.impact_min_g) * G0_M_S2,
@@ -150,11 +180,13 @@ def compile_acc_params(
         to_lo_stride_frac=float(params.to_lo_stride_frac),
         to_hi_stride_frac=float(params.to_hi_stride_frac),
         to_smooth_n=max(1, _n(params.to_smooth_ms, fs)),
+        axis_weight=min(1.0, 1.0 / (max(params.axis_tau_s, 1e-9) * fs)),
         to_offset_n=float(params.to_offset_ms) * fs / 1000.0,
         clip_m_s2=-1.0
         if clip_limit_m_s2 is None
         else float(clip_limit_m_s2) * float(params.clip_frac),
         ring_mask=acc_ring_length(params, fs) - 1,
+        despike=1 if params.despike else 0,
     )
 
 

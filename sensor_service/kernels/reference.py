@@ -190,41 +190,78 @@ def reference_detect_steps(
 def _acc_detect(acc: NDArray[np.float64], kp: AccKernelParams) -> NDArray[np.float64]:
     """Event-to-event version of :mod:`sensor_service.kernels._acc_kernel` (same numbers)."""
     dt = kp.dt_s
+    raw = acc
+    if kp.clip_m_s2 > 0:  # saturation is judged on the raw samples
+        clip = np.any(np.abs(raw) >= kp.clip_m_s2, axis=1)
+    else:
+        clip = np.zeros(raw.shape[0], dtype=bool)
+    # Running vector median of three (the kernel's despike); the last sample has no successor
+    # and is never processed by the streaming kernel, so it is dropped here too.
+    acc = raw[:-1].copy()
+    if kp.despike and raw.shape[0] >= 3:
+        x0, x1, x2 = raw[:-2], raw[1:-1], raw[2:]
+
+        def dist(u: NDArray[np.float64], v: NDArray[np.float64]) -> NDArray[np.float64]:
+            d = u - v
+            return np.sqrt(d[:, 0] ** 2 + d[:, 1] ** 2 + d[:, 2] ** 2)
+
+        d01, d12, d02 = dist(x0, x1), dist(x1, x2), dist(x0, x2)
+        s0, s1, s2 = d01 + d02, d01 + d12, d12 + d02
+        keep_mid = (s1 <= s0) & (s1 <= s2)
+        pick = np.where(keep_mid, 1, np.where(s0 <= s2, 0, 2))
+        acc[1:] = np.choose(pick[:, None], [x0, x1, x2])
     n_total = acc.shape[0]
     a = np.sqrt(acc[:, 0] * acc[:, 0] + acc[:, 1] * acc[:, 1] + acc[:, 2] * acc[:, 2])
     lag = kp.jerk_lag_n
     jerk = np.zeros(n_total)
-    if n_total > lag:
-        d = acc[lag:] - acc[:-lag]
-        jerk[lag:] = np.sqrt(d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1] + d[:, 2] * d[:, 2])
-    if kp.clip_m_s2 > 0:
-        clip = np.any(np.abs(acc) >= kp.clip_m_s2, axis=1)
-    else:
-        clip = np.zeros(n_total, dtype=bool)
+    if n_total > 2 * lag:
+        d = acc[2 * lag :] - 2.0 * acc[lag:-lag] + acc[: -2 * lag]
+        jerk[2 * lag :] = np.sqrt(d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1] + d[:, 2] * d[:, 2])
+    # the pod's mean "up": exponential average of the acc vector (sequential by nature)
+    axis = np.empty_like(acc)
+    e = acc[0].copy()
+    w = kp.axis_weight
+    for k in range(n_total):
+        if k:
+            e = e + w * (acc[k] - e)
+        axis[k] = e
+    norm = np.sqrt(np.sum(axis * axis, axis=1))
+    up = np.where(norm > 0, np.sum(acc * axis, axis=1) / np.where(norm > 0, norm, 1.0), a)
     h = kp.to_smooth_n // 2
-    smooth = np.convolve(a, np.ones(2 * h + 1) / (2 * h + 1), mode="same")
+    smooth = np.convolve(up, np.ones(2 * h + 1) / (2 * h + 1), mode="same")
 
     rows: list[list[float]] = []
     ref = 0.0
-    allowed = lag  # the jerk needs lag samples of history
-    pend: tuple[float, float, float, float] | None = None  # ic, peak_g, lr, stride_ms
+    scan = 2 * lag  # the second difference needs 2 lags of history
+    refr_end = 2 * lag
+    # pending landing: ic, peak_g, lr, stride_ms, jerk max, first since start
+    pend: tuple[float, float, float, float, float, bool] | None = None
+    strides: list[float] = []  # the last five strides (samples)
     while True:
-        hits = np.flatnonzero(jerk[allowed:] >= kp.impact_min_jerk)
+        elig = refr_end
+        if pend is not None:
+            elig = min(refr_end, math.floor(pend[0]) + kp.min_gct_n)
+        start = max(scan, elig)
+        hits = np.flatnonzero(jerk[start:] >= kp.impact_min_jerk)
         if hits.size == 0:
             break
-        k1 = allowed + int(hits[0])
+        k1 = start + int(hits[0])
         n = k1 + 2 * kp.impact_peak_n  # the sample at which the window is judged
         if n >= n_total:
             break
         if pend is not None and n - math.floor(pend[0]) > kp.max_stride_n:
             pend = None  # its next landing never came: the last contact before a stop
         j_max = float(jerk[k1 : n + 1].max())
-        if j_max < kp.impact_rel_frac * ref:
-            allowed = n + 1  # a knock, smaller than the recent landings
+        replace = pend is not None and k1 < refr_end
+        if (replace and pend is not None and j_max < kp.replace_jerk_ratio * pend[4]) or (
+            j_max < kp.impact_rel_frac * ref
+        ):
+            scan = k1 + 1  # not a landing; one may start later inside the window
             continue
+        k1_open = k1
         k1 += int(np.flatnonzero(jerk[k1 : n + 1] >= kp.impact_rise_frac * j_max)[0])
         # onset: walk back while the jerk stays above onset_rise_frac of jerk[k1]
-        floor = max(allowed, k1 - kp.impact_peak_n)
+        floor = max(scan, k1 - kp.impact_peak_n)
         back = jerk[floor + 1 : k1][::-1] >= kp.onset_rise_frac * jerk[k1]
         steps_back = int(np.argmin(back)) if not back.all() else back.size
         last_pre = k1 - steps_back - 1
@@ -232,31 +269,42 @@ def _acc_detect(acc: NDArray[np.float64], kp: AccKernelParams) -> NDArray[np.flo
         peak = float(seg.max())
         k_pk = last_pre + int(np.argmax(seg))
         if peak < kp.impact_min_m_s2:
-            allowed = n + 1
+            scan = k1_open + 1
             continue
         w = kp.impact_track_weight
         ref = j_max if ref <= 0.0 else (1 - w) * ref + w * j_max
         ic = last_pre + kp.onset_offset
         lr = (peak - a[last_pre]) / G0_M_S2 / ((k_pk - ic) * dt) if k_pk > ic else math.nan
-        stride_n = -1.0
-        if pend is not None:
-            stride_n = ic - pend[0]
-            ic_p = math.floor(pend[0])
-            lo = ic_p + max(kp.min_gct_n, round(kp.to_lo_stride_frac * stride_n))
-            hi = ic_p + min(kp.max_gct_n, round(kp.to_hi_stride_frac * stride_n))
-            if hi - lo >= 2:
-                vals = smooth[lo : hi + 1]
-                k = lo + int(np.argmax(vals))
-                to = k + (_parabolic_peak(smooth, k) if lo < k < hi else 0.0) + kp.to_offset_n
-                clipped = bool(np.any(clip[ic_p : min(math.ceil(to), hi) + 1]))
-                gct = (to - pend[0]) * 1000.0 * dt
-                rows.append([pend[0], to, gct, pend[3], pend[1], math.nan, float(clipped), pend[2]])
-        stride_ms = stride_n * 1000.0 * dt if stride_n > 0 else math.nan
-        pend = (ic, peak / G0_M_S2, lr, stride_ms)
+        if replace and pend is not None:
+            pend = (ic, peak / G0_M_S2, lr, math.nan, j_max, pend[5])  # the real landing
+        else:
+            stride_n = -1.0
+            if pend is not None:
+                stride_n = ic - pend[0]
+                s_ref = float(np.median(strides)) if strides else -1.0
+                s_win = stride_n if s_ref <= 0.0 or stride_n <= 1.5 * s_ref else s_ref
+                strides = [*strides, stride_n][-5:]
+                ic_p = math.floor(pend[0])
+                lo = ic_p + max(kp.min_gct_n, round(kp.to_lo_stride_frac * s_win))
+                hi = ic_p + min(kp.max_gct_n, round(kp.to_hi_stride_frac * s_win))
+                first_ok = not pend[5] or pend[4] >= kp.first_rel_frac * j_max
+                if hi - lo >= 2 and pend[4] >= kp.impact_rel_frac * ref and first_ok:
+                    vals = smooth[lo : hi + 1]
+                    k = lo + int(np.argmin(vals))
+                    to = k + (_parabolic_peak(-smooth, k) if lo < k < hi else 0.0)  # a minimum
+                    to += kp.to_offset_n
+                    clipped = bool(np.any(clip[ic_p : min(math.ceil(to), hi) + 1]))
+                    gct = (to - pend[0]) * 1000.0 * dt
+                    rows.append(
+                        [pend[0], to, gct, pend[3], pend[1], math.nan, float(clipped), pend[2]]
+                    )
+            stride_ms = stride_n * 1000.0 * dt if stride_n > 0 else math.nan
+            pend = (ic, peak / G0_M_S2, lr, stride_ms, j_max, stride_n <= 0)
         refr = kp.min_stride_n
-        if stride_n > 0:
-            refr = max(refr, round(kp.refractory_stride_frac * stride_n))
-        allowed = max(n + 1, math.floor(ic) + refr)
+        if strides:
+            refr = max(refr, round(kp.refractory_stride_frac * float(np.median(strides))))
+        scan = n + 1
+        refr_end = max(n + 1, math.floor(ic) + refr)
     return np.asarray(rows, dtype=np.float64).reshape(-1, N_OUT_COLS)
 
 

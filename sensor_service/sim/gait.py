@@ -89,6 +89,12 @@ class RunnerParams:
     touchdown_plantarflex_deg_s: float = 0.0
     #: Rise time of the impact envelope (raised cosine), ms. 0 = the original instantaneous start.
     impact_onset_ms: float = 0.0
+    #: Quintic instead of cubic keyframe curves: continuous acceleration everywhere but the
+    #: impact (the cubic model's acceleration jumps at TO and mid-swing, which a detector can
+    #: lock onto), and the push-off pitch velocity peaks exactly at TO with zero angular
+    #: acceleration (the plantar-flexion velocity peak of Falbriard et al. 2018), so a point
+    #: above the ball is pulled down by ω²·r at TO instead of being pushed by α·r.
+    smooth_kinematics: bool = False
     # --- shank kinematics (render_pod, ankle_truth). Angles: rotation about the left axis,
     # positive = knee forward of the ankle (shank leaning forward), 0 = standing.
     #: Shank angle at IC (ankle ahead of the knee at landing: negative).
@@ -104,6 +110,9 @@ class RunnerParams:
     shank_impact_ratio: float = 0.6
     soft_tissue_hz: float = 15.0
     soft_tissue_ratio: float = 0.4
+    #: The other foot's landing, transmitted through the body to this ankle/shank pod (a
+    #: fraction of that impact; 0 = none).
+    contra_impact_ratio: float = 0.15
 
     def __post_init__(self) -> None:
         if not 100.0 <= self.cadence_spm <= 240.0:
@@ -167,6 +176,34 @@ def _hermite(
         + (s3 - 2 * s2 + s) * dt * v0
         + (-2 * s3 + 3 * s2) * p1
         + (s3 - s2) * dt * v1
+    )
+
+
+def _quintic(
+    t: NDArray[np.float64],
+    t0: NDArray[np.float64],
+    t1: NDArray[np.float64],
+    p0: _Num,
+    p1: _Num,
+    v0: _Num,
+    v1: _Num,
+    a0: _Num = 0.0,
+    a1: _Num = 0.0,
+) -> NDArray[np.float64]:
+    """Quintic Hermite segment: value, slope and curvature given at both ends (C2 joins)."""
+    dt = t1 - t0
+    s = (t - t0) / dt
+    s2 = s * s
+    s3 = s2 * s
+    s4 = s3 * s
+    s5 = s4 * s
+    return (
+        (1 - 10 * s3 + 15 * s4 - 6 * s5) * p0
+        + (s - 6 * s3 + 8 * s4 - 3 * s5) * dt * v0
+        + (0.5 * s2 - 1.5 * s3 + 1.5 * s4 - 0.5 * s5) * dt * dt * a0
+        + (0.5 * s3 - s4 + 0.5 * s5) * dt * dt * a1
+        + (-4 * s3 + 7 * s4 - 3 * s5) * dt * v1
+        + (10 * s3 - 15 * s4 + 6 * s5) * p1
     )
 
 
@@ -261,6 +298,23 @@ class GaitSimulator:
             )
         return feet
 
+    def _h(
+        self,
+        t: NDArray[np.float64],
+        t0: NDArray[np.float64],
+        t1: NDArray[np.float64],
+        p0: _Num,
+        p1: _Num,
+        v0: _Num,
+        v1: _Num,
+        a0: _Num = 0.0,
+        a1: _Num = 0.0,
+    ) -> NDArray[np.float64]:
+        """Keyframe curve: cubic (original model) or quintic (``smooth_kinematics``)."""
+        if self.params.smooth_kinematics:
+            return _quintic(t, t0, t1, p0, p1, v0, v1, a0, a1)
+        return _hermite(t, t0, t1, p0, p1, v0, v1)
+
     def truth(self, side: str) -> ContactTruth:
         """Contacts of ``side`` that have both an IC and a TO within the run."""
         f = self._feet[side]
@@ -291,7 +345,7 @@ class GaitSimulator:
             dur = flat[a] - ic[a]
             # Pitch velocity at IC is w_land (0 by default: the slap follows the contact).
             zero = 0.0 * dur
-            pitch[a] = _hermite(t[a], ic[a], flat[a], f.strike_rad[k[a]], zero, zero + w_land, zero)
+            pitch[a] = self._h(t[a], ic[a], flat[a], f.strike_rad[k[a]], zero, zero + w_land, zero)
             piv = _BALL if f.pivot_forefoot else _HEEL
             pos[a] = np.stack([ground[a] + piv[0], np.full(a.sum(), piv[1])], -1) + _rot(
                 pitch[a], point - piv
@@ -302,9 +356,7 @@ class GaitSimulator:
         if np.any(c):
             dur = to[c] - ho[c]
             w_to = 2.2 * to_pitch / dur
-            pitch[c] = _hermite(
-                t[c], ho[c], to[c], 0.0 * dur, to_pitch + 0.0 * dur, 0.0 * dur, w_to
-            )
+            pitch[c] = self._h(t[c], ho[c], to[c], 0.0 * dur, to_pitch + 0.0 * dur, 0.0 * dur, w_to)
             pos[c] = np.stack([ground[c] + _BALL[0], np.full(c.sum(), _BALL[1])], -1) + _rot(
                 pitch[c], point - _BALL
             )
@@ -323,11 +375,11 @@ class GaitSimulator:
             late_pitch = strike_n + np.deg2rad(6.0)
             pitch_s = np.where(
                 ts < t_min,
-                _hermite(ts, t_to, t_min, to_pitch, min_pitch, w_to, 0.0),
+                self._h(ts, t_to, t_min, to_pitch, min_pitch, w_to, 0.0),
                 np.where(
                     ts < t_late,
-                    _hermite(ts, t_min, t_late, min_pitch, late_pitch, 0.0, 0.0),
-                    _hermite(ts, t_late, t_ic, late_pitch, strike_n, 0.0, w_ic),
+                    self._h(ts, t_min, t_late, min_pitch, late_pitch, 0.0, 0.0),
+                    self._h(ts, t_late, t_ic, late_pitch, strike_n, 0.0, w_ic),
                 ),
             )
             pitch[s] = pitch_s
@@ -343,6 +395,10 @@ class GaitSimulator:
                 strike_n, rel_ic
             )
             v_ic = w_ic[:, None] * _rot(strike_n + np.pi / 2, rel_ic)
+            # rigid rotation with zero angular acceleration at TO and IC (smooth_kinematics):
+            # the point's acceleration is centripetal only, -ω²·r
+            a_to = -(w_to**2)[:, None] * _rot(np.full(s.sum(), to_pitch), rel_to)
+            a_ic = -(w_ic**2)[:, None] * _rot(strike_n, rel_ic)
             t_apex = t_to + 0.45 * (t_ic - t_to)
             apex = np.stack(
                 [0.5 * (p_to[:, 0] + p_ic[:, 0]), np.full(s.sum(), 0.18 + 0.02 * p.speed_m_s)], -1
@@ -354,8 +410,8 @@ class GaitSimulator:
             tsc, tto, tap, tic = ts[:, None], t_to[:, None], t_apex[:, None], t_ic[:, None]
             pos[s] = np.where(
                 first,
-                _hermite(tsc, tto, tap, p_to, apex, v_to, v_apex),
-                _hermite(tsc, tap, tic, apex, p_ic, v_apex, v_ic),
+                self._h(tsc, tto, tap, p_to, apex, v_to, v_apex, a_to, 0.0),
+                self._h(tsc, tap, tic, apex, p_ic, v_apex, v_ic, 0.0, a_ic),
             )
         return pitch, pos
 
@@ -397,16 +453,16 @@ class GaitSimulator:
         start = ~np.isfinite(ic)  # standing start: vertical until heel-off of the first push-off
         end = ~np.isfinite(to)  # standing end: back to vertical by foot-flat
         a = np.isfinite(ic) & np.isfinite(to) & (t < ho)
-        th[a] = _hermite(t[a], ic[a], ho[a], th_ic, th_df, w_ic, w_ho[a])
+        th[a] = self._h(t[a], ic[a], ho[a], th_ic, th_df, w_ic, w_ho[a])
         b = (t >= ho) & (t < to)
         b0 = b & start
-        th[b0] = _hermite(t[b0], ho[b0], to[b0], 0.0, th_to, 0.0, w_to[b0])
+        th[b0] = self._h(t[b0], ho[b0], to[b0], 0.0, th_to, 0.0, w_to[b0])
         b1 = b & ~start
-        th[b1] = _hermite(t[b1], ho[b1], to[b1], th_df, th_to, w_ho[b1], w_to[b1])
+        th[b1] = self._h(t[b1], ho[b1], to[b1], th_df, th_to, w_ho[b1], w_to[b1])
         e = end & np.isfinite(ic)
         t_rest = flat + 0.1
         e1 = e & (t < t_rest)
-        th[e1] = _hermite(t[e1], ic[e1], t_rest[e1], th_ic, 0.0, w_ic, 0.0)
+        th[e1] = self._h(t[e1], ic[e1], t_rest[e1], th_ic, 0.0, w_ic, 0.0)
         sw = np.isfinite(to) & (t >= to)
         if np.any(sw):
             kn = np.minimum(k[sw] + 1, len(f.ic_s) - 1)
@@ -415,8 +471,8 @@ class GaitSimulator:
             ts = t[sw]
             th[sw] = np.where(
                 ts < t_max,
-                _hermite(ts, t_to, t_max, th_to, th_max, w_to[sw], 0.0),
-                _hermite(ts, t_max, t_ic, th_max, th_ic, 0.0, w_ic),
+                self._h(ts, t_to, t_max, th_to, th_max, w_to[sw], 0.0),
+                self._h(ts, t_max, t_ic, th_max, th_ic, 0.0, w_ic),
             )
         return th
 
@@ -467,6 +523,9 @@ class GaitSimulator:
         acc_w = (pos_pp - 2 * pos + pos_mm) / (_H_POD_S * _H_POD_S)
         acc_w[:, 1] += G_M_S2
         pulse = p.shank_impact_ratio * self._impact(f, t)
+        if p.contra_impact_ratio > 0.0:
+            other = self._feet["right" if side == "left" else "left"]
+            pulse = pulse + p.contra_impact_ratio * self._impact(other, t)
         acc_w[:, 1] += pulse
         acc_w[:, 0] -= 0.3 * pulse
         c, s_ = np.cos(th), np.sin(th)
