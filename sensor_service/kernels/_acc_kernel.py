@@ -11,27 +11,28 @@ mounting estimate is needed.
   (a shank swinging back after toe-off reaches several g) nearly cancel in a second difference,
   where a first difference would pass them for landings.
 * **Initial contact (IC).** The impact transient is the sharpest change of the acceleration in a
-  running stride, at the foot (Bailey & Harle 2014: foot impacts reach tens of g) and at the
-  distal tibia (Aubol et al. 2020, as implemented by Kiernan et al. 2023: IC from the resultant
+  running stride, at the foot (Bailey & Harle 2014: foot impacts reach tens of g) and at the distal
+  tibia (Aubol et al. 2020, as implemented by Kiernan et al. 2023: IC from the resultant
   acceleration and its jerk; Mercer et al. 2003 / Purcell et al. 2006: IC at the start of the
   tibial shock). A jerk of ``impact_min_jerk_g`` after the refractory period of the previous
   landing opens a window of ``2·impact_peak_ms``. The refractory period is ``min_stride_ms`` or
-  ``refractory_stride_frac`` of the median of the last five strides (one missed landing cannot
-  double it and lock the detector onto every other stride): the other foot's impact,
-  transmitted through the body, arrives half a stride later. The window's largest jerk must
-  reach ``impact_rel_frac`` of the recent landings' (an exponential average): a knock in swing is
-  smaller than a landing. The landing starts at the first change of at least
+  ``refractory_stride_frac`` of the median of the last five strides, at most ``max_refractory_ms``
+  (one missed landing cannot double it, and if several did, the next real landing still falls
+  outside it: the detector cannot lock onto every other stride). The other foot's impact,
+  transmitted through the body, arrives inside it, half a stride later. The window's largest jerk
+  must reach ``impact_rel_frac`` of the recent landings' (an exponential average): a knock in swing
+  is smaller than a landing. The landing starts at the first change of at least
   ``impact_rise_frac`` of that largest one (as in the gyro kernel); walking back while the jerk
-  stays above ``onset_rise_frac`` of it gives the last pre-impact sample, and IC lies half a
-  sample after it. The landing must reach ``impact_min_g`` within ``impact_peak_ms``. A rejected
-  window is rescanned from the sample after its trigger, so a landing that starts inside it is
-  not lost. Inside the refractory period (but at least ``min_gct_ms`` after the pending landing)
-  a window whose jerk is ``replace_jerk_ratio`` times the pending landing's *replaces* it: the
-  detector cannot stay locked onto the wrong event of the stride (a toe-off or a knock taken
-  first, as happened on the real walking sample), because the landing is the stride's largest
-  impulsive event. When a contact is completed (at the next landing) its landing is judged
-  again against the average, and the first landing after a start or gap must reach
-  ``first_rel_frac`` of the next one: this drops a "landing" that was a push-off from standing.
+  stays above ``onset_rise_frac`` of it gives the last pre-impact sample, and IC lies half a sample
+  after it. The landing must reach ``impact_min_g`` within ``impact_peak_ms``. A rejected window is
+  rescanned from the sample after its trigger, so a landing that starts inside it is not lost.
+  Inside the refractory period (but at least ``min_gct_ms`` after the pending landing) a window
+  whose jerk is ``replace_jerk_ratio`` times the pending landing's *replaces* it: the detector
+  cannot stay locked onto the wrong event of the stride (a toe-off or a knock taken first, as
+  happened on the real walking sample), because the landing is the stride's largest impulsive
+  event. When a contact is completed (at the next landing) its landing is judged again against the
+  average, and the first landing after a start or gap must reach ``first_rel_frac`` of the next
+  one: this drops a "landing" that was a push-off from standing.
 * **Toe-off (TO).** The hard part without a gyroscope. At push-off the foot rolls over the ball
   and plantar-flexes fastest at TO (Falbriard et al. 2018: the plantar-flexion peak of the foot's
   pitch velocity marks TO within 4±2 ms), so its angular acceleration is near zero there. A point
@@ -54,12 +55,12 @@ mounting estimate is needed.
 * **Peak, loading-rate proxy.** Peak ``|acc|`` within ``impact_peak_ms`` of IC, in g, and the mean
   slope of ``|acc|`` from IC to that peak, in g/s (the "acceleration rate" used as a proxy of the
   vertical loading rate of the ground reaction force).
-* **Outliers.** The acc vectors go through a running vector median of three (of three
-  consecutive samples, the one closest to the other two; ``despike``) before anything else: a
-  one-sample glitch (a corrupted packet, an ESD spike) cannot pass for an impact, while an
-  impact lasts several samples at the rates gait needs (≥ 100 Hz). Distances do not depend on
-  the axes, so this stays orientation-free. It delays every feature by one sample; the indices
-  reported are those of the samples themselves.
+* **Outliers.** A sample that lies far from both of its neighbours (more than ``glitch_min_g``
+  and twice their own distance) while they agree is a one-sample glitch (a corrupted packet, an
+  ESD spike) and is replaced by the sample before it (``despike``), so it cannot pass for an
+  impact; an impact caught on its steep edge has neighbours that disagree and is kept. Distances
+  do not depend on the axes, so this stays orientation-free. It delays every feature by one
+  sample; the indices reported are those of the samples themselves.
 * **Clipping, gaps** as in the gyro kernel (saturation judged on the raw samples): saturated
   samples between IC and TO flag the step; a gap (or a non-finite sample) drops any contact in
   progress and never bridges a step.
@@ -117,7 +118,8 @@ _STRIDES = 10  # 10..14: the last strides (samples), for a median robust to a mi
 N_STRIDE_HIST = 5
 _RAW1 = _STRIDES + N_STRIDE_HIST  # the last raw sample (3 values)
 _RAW2 = _RAW1 + 3  # the raw sample before it (3 values)
-ACC_STATE_F = _RAW2 + 3
+_LAST_IC = _RAW2 + 3  # IC of the landing before the pending one (-1: none)
+ACC_STATE_F = _LAST_IC + 1
 # --- ring columns
 _R_A = 0
 _R_JERK = 1
@@ -148,14 +150,16 @@ def unpack_acc_params(p: np.ndarray) -> AccKernelParams:
         int(p[14]),
         int(p[15]),
         int(p[16]),
-        p[17],
+        int(p[17]),
         p[18],
-        int(p[19]),
-        p[20],
+        p[19],
+        int(p[20]),
         p[21],
         p[22],
-        int(p[23]),
+        p[23],
         int(p[24]),
+        int(p[25]),
+        p[26],
     )
 
 
@@ -303,8 +307,15 @@ def _landing(
     first = st_f[_PEND_FIRST]
     if replace:
         # The pending "landing" was something else (a toe-off, a knock): this much larger
-        # impact, at least min_gct_ms later, takes its place. Nothing is emitted for it.
+        # impact, at least min_gct_ms later, takes its place. Nothing is emitted for it, and
+        # the stride it ended is corrected in the history.
         st_f[_PEND_STRIDE_MS] = np.nan
+        if st_f[_LAST_IC] >= 0.0 and st_f[_PEND_FIRST] == 0.0:
+            corrected = ic - st_f[_LAST_IC]
+            if corrected <= kp.max_stride_n and st_i[_N_STRIDES] > 0:
+                last = (st_i[_STRIDE_POS] - 1) % N_STRIDE_HIST
+                st_f[_STRIDES + last] = corrected
+                st_f[_PEND_STRIDE_MS] = corrected * 1000.0 * kp.dt_s
     elif st_i[_PEND]:
         stride_n = ic - st_f[_PEND_IC]
         if stride_n > kp.max_stride_n:
@@ -329,6 +340,7 @@ def _landing(
     if not replace:
         st_f[_PEND_STRIDE_MS] = stride_n * 1000.0 * kp.dt_s if stride_n > 0 else np.nan
         first = 1.0 if stride_n <= 0 else 0.0
+        st_f[_LAST_IC] = st_f[_PEND_IC] if stride_n > 0 else -1.0
     st_i[_PEND] = 1
     st_f[_PEND_IC] = ic
     ic_i = math.floor(ic)
@@ -340,7 +352,7 @@ def _landing(
     refr = kp.min_stride_n
     s_med = _stride_median(st_i, st_f)
     if s_med > 0.0:
-        refr = max(refr, round(kp.refractory_stride_frac * s_med))
+        refr = max(refr, min(round(kp.refractory_stride_frac * s_med), kp.max_refractory_n))
     st_i[_SCAN_FROM] = n + 1
     st_i[_REFR_END] = max(n + 1, ic_i + refr)
     return written
@@ -360,6 +372,7 @@ def acc_reset_on_gap(st_i: np.ndarray, n_missing: int) -> None:
     st_i[_N_STRIDES] = 0  # the runner may have stopped: stride history starts afresh
     st_i[_STRIDE_POS] = 0
     st_i[_RAW_RUN] = 0  # the raw sample before the gap is never processed
+    # (st_f[_LAST_IC] is only read while a non-first landing is pending: no reset needed)
 
 
 @njit(cache=True)
@@ -390,18 +403,14 @@ def acc_process_block(
         if run == 0:  # first sample after the start or a gap: its feature needs the next one
             st_f[_RAW1], st_f[_RAW1 + 1], st_f[_RAW1 + 2] = rx, ry, rz
             continue
-        # The feature sample is k = n - 1: the vector median of x[k-1], x[k], x[k+1] removes
-        # one-sample outliers (a glitch must not look like an impact); the first sample after a
-        # start or gap is taken as is.
+        # The feature sample is k = n - 1, checked against x[k-1] and x[k+1]: a one-sample
+        # glitch must not look like an impact. The first sample after a start or gap is kept.
         p0, p1, p2 = st_f[_RAW1], st_f[_RAW1 + 1], st_f[_RAW1 + 2]
         ax, ay, az = p0, p1, p2
         if run >= 2 and kp.despike:
             q0, q1, q2 = st_f[_RAW2], st_f[_RAW2 + 1], st_f[_RAW2 + 2]
-            pick = _vector_median3(q0, q1, q2, p0, p1, p2, rx, ry, rz)
-            if pick == 0:
-                ax, ay, az = q0, q1, q2
-            elif pick == 2:
-                ax, ay, az = rx, ry, rz
+            if _is_glitch(q0, q1, q2, p0, p1, p2, rx, ry, rz, kp.glitch_min_m_s2):
+                ax, ay, az = q0, q1, q2  # replaced by the sample before it
         st_f[_RAW2], st_f[_RAW2 + 1], st_f[_RAW2 + 2] = p0, p1, p2
         st_f[_RAW1], st_f[_RAW1 + 1], st_f[_RAW1 + 2] = rx, ry, rz
         n_out += _feature(ax, ay, az, n - 1, ring, st_i, st_f, out, n_out, kp)
@@ -409,7 +418,7 @@ def acc_process_block(
 
 
 @njit(cache=True)
-def _vector_median3(
+def _is_glitch(
     x0: float,
     y0: float,
     z0: float,
@@ -419,19 +428,18 @@ def _vector_median3(
     x2: float,
     y2: float,
     z2: float,
-) -> int:
-    """Which of three vectors has the smallest sum of distances to the other two (0, 1, 2).
+    min_jump: float,
+) -> bool:
+    """Is the middle of three samples a one-sample glitch? It is when it lies far (more than
+    ``min_jump`` and twice the neighbours' own distance) from both neighbours, which agree.
 
-    The middle one (1) wins ties. Distances do not depend on the axes, so neither does the
-    choice: despiking stays orientation-free (an axis-wise median would not be).
+    An impact sampled on its steep edge has neighbours that disagree, so it is kept. Distances do
+    not depend on the axes: the test is orientation-free (an axis-wise median would not be).
     """
     d01 = math.sqrt((x0 - x1) ** 2 + (y0 - y1) ** 2 + (z0 - z1) ** 2)
     d12 = math.sqrt((x1 - x2) ** 2 + (y1 - y2) ** 2 + (z1 - z2) ** 2)
     d02 = math.sqrt((x0 - x2) ** 2 + (y0 - y2) ** 2 + (z0 - z2) ** 2)
-    s0, s1, s2 = d01 + d02, d01 + d12, d12 + d02
-    if s1 <= s0 and s1 <= s2:
-        return 1
-    return 0 if s0 <= s2 else 2
+    return min(d01, d12) > max(min_jump, 2.0 * d02)
 
 
 @njit(cache=True)

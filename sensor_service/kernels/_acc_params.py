@@ -55,6 +55,10 @@ class AccEventParams(NamedTuple):
     #: through the body, lands about half a stride later).
     min_stride_ms: float = 450.0
     refractory_stride_frac: float = 0.7
+    #: ... but never longer than this: should the detector have locked onto every other stride
+    #: (missed landings doubling the median), the next real landing still opens a window.
+    #: Running strides are ≤ ~860 ms (cadence ≥ 140 spm).
+    max_refractory_ms: float = 620.0
     #: A contact is completed when the next landing of the same foot is found (its TO window
     #: scales with that stride); with no landing within this long, it was the last one before
     #: a stop and is dropped (standing still, as the gyro detector does).
@@ -81,8 +85,20 @@ class AccEventParams(NamedTuple):
     to_offset_ms: float = 0.0
     #: A sample counts as saturated when one acc axis reaches this fraction of the clip limit.
     clip_frac: float = 0.999
-    #: Running median of three samples per axis before detection (removes one-sample glitches).
+    #: Replace one-sample glitches (a sample far from both neighbours, which agree) ...
     despike: bool = True
+    #: ... that jump at least this far (g).
+    glitch_min_g: float = 1.0
+
+    @classmethod
+    def for_walking(cls) -> AccEventParams:
+        """Walking preset: contacts ~60 % of a ~1.1 s stride (the defaults are for running)."""
+        return cls(
+            to_lo_stride_frac=0.3,
+            to_hi_stride_frac=0.75,
+            max_gct_ms=1000.0,
+            max_refractory_ms=1000.0,
+        )
 
 
 class AccKernelParams(NamedTuple):
@@ -102,6 +118,7 @@ class AccKernelParams(NamedTuple):
     onset_offset: float
     min_stride_n: int
     refractory_stride_frac: float
+    max_refractory_n: int
     max_stride_n: int
     min_gct_n: int
     max_gct_n: int
@@ -113,6 +130,7 @@ class AccKernelParams(NamedTuple):
     clip_m_s2: float
     ring_mask: int
     despike: int
+    glitch_min_m_s2: float
 
 
 def _n(ms: float, fs: float) -> int:
@@ -174,6 +192,7 @@ def compile_acc_params(
         onset_offset=float(params.onset_offset_samples),
         min_stride_n=max(2, _n(params.min_stride_ms, fs)),
         refractory_stride_frac=float(params.refractory_stride_frac),
+        max_refractory_n=max(2, _n(max(params.max_refractory_ms, params.min_stride_ms), fs)),
         max_stride_n=_n(params.max_stride_ms, fs),
         min_gct_n=max(1, _n(params.min_gct_ms, fs)),
         max_gct_n=_n(params.max_gct_ms, fs),
@@ -187,6 +206,7 @@ def compile_acc_params(
         else float(clip_limit_m_s2) * float(params.clip_frac),
         ring_mask=acc_ring_length(params, fs) - 1,
         despike=1 if params.despike else 0,
+        glitch_min_m_s2=float(params.glitch_min_g) * G0_M_S2,
     )
 
 

@@ -195,8 +195,8 @@ def _acc_detect(acc: NDArray[np.float64], kp: AccKernelParams) -> NDArray[np.flo
         clip = np.any(np.abs(raw) >= kp.clip_m_s2, axis=1)
     else:
         clip = np.zeros(raw.shape[0], dtype=bool)
-    # Running vector median of three (the kernel's despike); the last sample has no successor
-    # and is never processed by the streaming kernel, so it is dropped here too.
+    # One-sample glitches replaced (the kernel's despike); the last sample has no successor and
+    # is never processed by the streaming kernel, so it is dropped here too.
     acc = raw[:-1].copy()
     if kp.despike and raw.shape[0] >= 3:
         x0, x1, x2 = raw[:-2], raw[1:-1], raw[2:]
@@ -206,10 +206,8 @@ def _acc_detect(acc: NDArray[np.float64], kp: AccKernelParams) -> NDArray[np.flo
             return np.sqrt(d[:, 0] ** 2 + d[:, 1] ** 2 + d[:, 2] ** 2)
 
         d01, d12, d02 = dist(x0, x1), dist(x1, x2), dist(x0, x2)
-        s0, s1, s2 = d01 + d02, d01 + d12, d12 + d02
-        keep_mid = (s1 <= s0) & (s1 <= s2)
-        pick = np.where(keep_mid, 1, np.where(s0 <= s2, 0, 2))
-        acc[1:] = np.choose(pick[:, None], [x0, x1, x2])
+        glitch = np.minimum(d01, d12) > np.maximum(kp.glitch_min_m_s2, 2.0 * d02)
+        acc[1:][glitch] = x0[glitch]  # replaced by the sample before it
     n_total = acc.shape[0]
     a = np.sqrt(acc[:, 0] * acc[:, 0] + acc[:, 1] * acc[:, 1] + acc[:, 2] * acc[:, 2])
     lag = kp.jerk_lag_n
@@ -237,6 +235,7 @@ def _acc_detect(acc: NDArray[np.float64], kp: AccKernelParams) -> NDArray[np.flo
     # pending landing: ic, peak_g, lr, stride_ms, jerk max, first since start
     pend: tuple[float, float, float, float, float, bool] | None = None
     strides: list[float] = []  # the last five strides (samples)
+    last_ic = -1.0  # IC of the landing before the pending one
     while True:
         elig = refr_end
         if pend is not None:
@@ -276,7 +275,13 @@ def _acc_detect(acc: NDArray[np.float64], kp: AccKernelParams) -> NDArray[np.flo
         ic = last_pre + kp.onset_offset
         lr = (peak - a[last_pre]) / G0_M_S2 / ((k_pk - ic) * dt) if k_pk > ic else math.nan
         if replace and pend is not None:
-            pend = (ic, peak / G0_M_S2, lr, math.nan, j_max, pend[5])  # the real landing
+            stride_ms = math.nan
+            if last_ic >= 0.0 and not pend[5]:
+                corrected = ic - last_ic
+                if corrected <= kp.max_stride_n and strides:
+                    strides[-1] = corrected  # the stride the false landing ended
+                    stride_ms = corrected * 1000.0 * dt
+            pend = (ic, peak / G0_M_S2, lr, stride_ms, j_max, pend[5])  # the real landing
         else:
             stride_n = -1.0
             if pend is not None:
@@ -299,10 +304,12 @@ def _acc_detect(acc: NDArray[np.float64], kp: AccKernelParams) -> NDArray[np.flo
                         [pend[0], to, gct, pend[3], pend[1], math.nan, float(clipped), pend[2]]
                     )
             stride_ms = stride_n * 1000.0 * dt if stride_n > 0 else math.nan
+            last_ic = pend[0] if pend is not None and stride_n > 0 else -1.0
             pend = (ic, peak / G0_M_S2, lr, stride_ms, j_max, stride_n <= 0)
         refr = kp.min_stride_n
         if strides:
-            refr = max(refr, round(kp.refractory_stride_frac * float(np.median(strides))))
+            med = float(np.median(strides))
+            refr = max(refr, min(round(kp.refractory_stride_frac * med), kp.max_refractory_n))
         scan = n + 1
         refr_end = max(n + 1, math.floor(ic) + refr)
     return np.asarray(rows, dtype=np.float64).reshape(-1, N_OUT_COLS)
