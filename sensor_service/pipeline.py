@@ -14,16 +14,19 @@ import contextlib
 import logging
 import math
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from sensor_service.ble.reader import PodReader
+from sensor_service.ble.reader import PodReader, RscReading
 from sensor_service.bus.publisher import MqttPublisher
 from sensor_service.contracts import (
     Placement,
     PodStatus,
+    RscBatch,
     RunEvent,
     Side,
     StepRecord,
@@ -32,7 +35,7 @@ from sensor_service.contracts import (
     validate_id,
 )
 from sensor_service.kernels import StepDetector
-from sensor_service.profiles import Profile
+from sensor_service.profiles import Profile, load_profile
 
 __all__ = ["AthleteSession", "PodSpec", "StepPairer"]
 
@@ -50,6 +53,10 @@ class PodSpec:
     ble_name: str
     side: Side
     placement: Placement = "foot"
+    #: Firmware profile of this pod when it differs from the session's (e.g. an RSC pod).
+    profile: str | None = None
+    #: Rate to ask the pod for (one of its profile's rates); default: the profile's default.
+    sampling_rate_hz: float | None = None
 
     def __post_init__(self) -> None:
         validate_id("pod", self.pod)
@@ -87,6 +94,7 @@ class StepPairer:
 class PodResult:
     steps_published: int = 0
     steps_detected: int = 0
+    rsc_published: int = 0
     gct_ms: list[float] = field(default_factory=list)
 
 
@@ -155,6 +163,11 @@ class AthleteSession:
         steps_topic = topic("steps", self.athlete, spec.pod)
         pending: list[asyncio.Future[None]] = []
 
+        def in_background(message: Coroutine[Any, Any, None]) -> None:
+            """Publish without blocking a callback; awaited (and errors raised) at the end."""
+            pending[:] = [f for f in pending if not f.done() or f.exception() is not None]
+            pending.append(asyncio.ensure_future(message))
+
         def publish_status(state: str) -> None:
             c = reader.counters
             status = PodStatus(
@@ -169,16 +182,37 @@ class AthleteSession:
                 gaps=c.gaps,
                 gap_s_total=round(reader.gap_s_total, 3),
             )
-            pending.append(
-                asyncio.ensure_future(pub.publish(status_topic, status.to_json(), retain=True))
-            )
+            in_background(pub.publish(status_topic, status.to_json(), retain=True))
 
+        rsc_topic = topic("rsc", self.athlete, spec.pod)
+        result = self.results[spec.pod]
+
+        def publish_rsc(reading: RscReading) -> None:
+            m = reading.rsc
+            fields: dict[str, float | bool] = {
+                "speed_m_s": round(m.speed_m_s, 4),
+                "cadence_spm": round(m.cadence_per_min, 2),
+                "running": m.running,
+            }
+            if m.stride_m is not None:
+                fields["stride_m"] = round(m.stride_m, 3)
+            if m.distance_m is not None:
+                fields["distance_m"] = round(m.distance_m, 1)
+            batch = RscBatch(self.athlete, spec.pod, self.run, ((reading.ts_ns, fields),))
+            in_background(pub.publish(rsc_topic, batch.to_json()))
+            result.rsc_published += 1
+
+        profile = self.profile if spec.profile is None else load_profile(spec.profile)
         reader = PodReader(
-            profile=self.profile, name=spec.ble_name, backend=self.backend, on_state=publish_status
+            profile=profile,
+            name=spec.ble_name,
+            backend=self.backend,
+            on_state=publish_status,
+            on_rsc=publish_rsc,
+            sampling_rate_hz=spec.sampling_rate_hz,
         )
         self.readers[spec.pod] = reader
         detector: StepDetector | None = None
-        result = self.results[spec.pod]
 
         async def emit(steps: np.ndarray) -> None:
             records = [self._record(spec, reader, row) for row in steps]

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +30,7 @@ from bleak.exc import BleakError
 
 from sensor_service.ble.backend import backend_kwargs
 from sensor_service.ble.timeline import PodSamples, SampleTimeline
-from sensor_service.errors import DecodeError, FootpodError
+from sensor_service.errors import ConfigError, DecodeError, FootpodError
 from sensor_service.profiles import (
     G_M_S2,
     DecodedPacket,
@@ -38,7 +39,14 @@ from sensor_service.profiles import (
     parse_footpod_info,
 )
 
-__all__ = ["PodReader", "PodSamples", "ReaderCounters", "RscReading", "reconnect_delay_s"]
+__all__ = [
+    "PodReader",
+    "PodSamples",
+    "ReaderCounters",
+    "RscReading",
+    "reconnect_delay_s",
+    "settable_rates_hz",
+]
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +77,16 @@ class ReaderCounters:
     decode_error_reasons: dict[str, int] = field(default_factory=dict)
 
 
+def settable_rates_hz(profile: Profile) -> tuple[float, ...]:
+    """Rates the reader can ask this pod for: the profile's allowed rates when its start
+    sequence sends ``{sampling_rate_hz}``, else only its default (the sequence fixes it)."""
+    default = float(profile.rates.default_hz or 100.0)
+    sends_rate = any("{sampling_rate_hz" in step.hex + step.ascii for step in profile.start)
+    if not sends_rate:
+        return (default,)
+    return tuple(float(r) for r in profile.rates.allowed_hz) or (default,)
+
+
 def reconnect_delay_s(attempt: int, error: BaseException | None, *, cap_s: float = 10.0) -> float:
     """How long to wait before reconnect ``attempt`` (0-based) after ``error``; pure but jitter.
 
@@ -95,6 +113,7 @@ class PodReader:
         connect_timeout_s: float = 10.0,
         on_state: Callable[[str], None] | None = None,
         on_rsc: Callable[[RscReading], None] | None = None,
+        sampling_rate_hz: float | None = None,
     ) -> None:
         self.profile = profile
         self.name = name
@@ -105,6 +124,8 @@ class PodReader:
         self._connect_timeout_s = connect_timeout_s
         self._on_state = on_state or (lambda _state: None)
         self._stopping = asyncio.Event()
+        self._responses: deque[tuple[str, bytes]] = deque(maxlen=64)
+        self._response_seen = asyncio.Event()
         self._disconnected = asyncio.Event()
         self.counters = ReaderCounters()
         self.timeline = SampleTimeline(
@@ -114,6 +135,16 @@ class PodReader:
             expects_gyro=profile.capabilities.gyro,
         )
         self._on_rsc = on_rsc or (lambda _reading: None)
+        if sampling_rate_hz is not None:
+            allowed_rates = settable_rates_hz(profile)
+            if sampling_rate_hz not in allowed_rates:
+                allowed = ", ".join(f"{r:g}" for r in allowed_rates)
+                raise ConfigError(
+                    f"pod {name}: {sampling_rate_hz:g} Hz is not a rate of profile "
+                    f"{profile.name} (allowed: {allowed})"
+                )
+            self._decoder_params["sampling_rate_hz"] = float(sampling_rate_hz)
+            self.timeline.sampling_rate_hz = float(sampling_rate_hz)
         self.battery_pct: float | None = None
         #: Accelerometer saturation in m/s² when the pod says its range (clipping detection).
         self.acc_clip_limit_m_s2: float | None = None
@@ -219,7 +250,7 @@ class PodReader:
                 self.battery_pct = float((await client.read_gatt_char(gatt.battery))[0])
 
     async def _run_steps(self, client: BleakClient, steps: Any) -> None:
-        params: dict[str, Any] = {**self.profile.decoder.params, **self._decoder_params}
+        params: dict[str, Any] = {**self.profile.default_params(), **self._decoder_params}
         params.setdefault("sampling_rate_hz", self.sampling_rate_hz)
         for step in steps:
             try:
@@ -228,7 +259,7 @@ class PodReader:
                         step.uuid, step.payload(params), response=step.response
                     )
                 elif step.action == "subscribe":
-                    await client.start_notify(step.uuid, self._on_notify)
+                    await client.start_notify(step.uuid, self._notify_handler(step.uuid))
                 elif step.action == "unsubscribe":
                     await client.stop_notify(step.uuid)
                 elif step.action == "read":
@@ -236,10 +267,44 @@ class PodReader:
                 elif step.action == "sleep":
                     await asyncio.sleep(step.s)
                 elif step.action == "wait_response":
-                    await asyncio.sleep(0)  # responses arrive on the data queue and are ignored
+                    await self._wait_response(step.uuid, step.prefix_bytes(params), step.timeout_s)
             except (BleakError, TimeoutError):
                 if not step.optional:
                     raise
+
+    def _notify_handler(self, uuid: str) -> Callable[[object, bytearray], None]:
+        """Every notification goes to the decoder's queue (control responses carry
+        parameters, e.g. Polar's scale factor); those of other characteristics than the data
+        one are also kept for :meth:`_wait_response`."""
+        if uuid == self.profile.gatt.data:
+            return self._on_notify
+
+        def on_response(char: object, data: bytearray) -> None:
+            self._responses.append((uuid, bytes(data)))
+            self._response_seen.set()
+            self._on_notify(char, data)
+
+        return on_response
+
+    async def _wait_response(self, uuid: str, prefix: bytes, timeout_s: float) -> None:
+        """Wait for a notification on ``uuid`` starting with ``prefix`` (e.g. status ok)."""
+        seen: list[bytes] = []
+        try:
+            async with asyncio.timeout(timeout_s):
+                while True:
+                    while self._responses:
+                        char, data = self._responses.popleft()
+                        if char == uuid and data.startswith(prefix):
+                            return
+                        seen.append(data)
+                    self._response_seen.clear()
+                    await self._response_seen.wait()
+        except TimeoutError:
+            pass
+        raise TimeoutError(
+            f"pod {self.name}: no response {prefix.hex(' ')} on {uuid} within {timeout_s:g} s"
+            + (f" (got {', '.join(d.hex(' ') for d in seen[-3:])})" if seen else "")
+        )
 
     def _on_notify(self, _char: object, data: bytearray) -> None:
         item = (time.time(), bytes(data))

@@ -41,3 +41,13 @@ def test_programming_errors_are_not_retried() -> None:
     delays = [reconnect_delay_s(a, TimeoutError()) for a in range(20)]
     assert all(0 < d <= 10.0 for d in delays)
     assert max(delays[10:]) > max(delays[:2])
+
+
+def test_rates_are_only_offered_where_the_start_sequence_sends_them() -> None:
+    from sensor_service.ble.reader import settable_rates_hz
+    from sensor_service.errors import ConfigError
+
+    assert 416.0 in settable_rates_hz(load_profile("footpod-imu-v1"))
+    assert settable_rates_hz(load_profile("witmotion-bwt901ble")) == (100.0,)
+    with pytest.raises(ConfigError, match="not a rate of profile witmotion"):
+        PodReader(profile=load_profile("witmotion-bwt901ble"), name="w", sampling_rate_hz=200.0)

@@ -64,6 +64,8 @@ async def test_pod_out_of_range_for_10_s_leaves_a_reported_gap_and_no_invented_s
         database=db,
         client_id=f"ing-{athlete}",
         flush_interval_s=0.1,
+        share_group=f"g{uuid.uuid4().hex[:8]}",  # a group of its own: no share for others
+        leave_on_stop=True,
     )
     ingest_task = asyncio.create_task(ingest.run(stop_ingest))
     await asyncio.wait_for(ingest.ready.wait(), 10)
