@@ -7,8 +7,10 @@ Delivery: :meth:`MqttPublisher.publish` appends the message to a local spool
 (:mod:`sensor_service.bus.spool`) and returns once it is fsynced there (appends are grouped,
 one fsync per ~10 ms). A sender task publishes the spool in order with QoS 1 (a window of
 ``max_inflight`` messages awaiting PUBACK) and commits each message once the broker
-acknowledged it and every earlier one. After a lost connection it reconnects (fixed client id,
-clean session off, capped jittered backoff) and re-sends from the first unacknowledged message;
+acknowledged it and every earlier one. It speaks MQTT 5 (fixed client id, clean start off, a
+session expiry) so that it can read each PUBACK's reason code: "no matching subscribers" keeps
+the message in the spool and sends it again later. After a lost connection it reconnects (capped
+jittered backoff) and re-sends from the first unacknowledged message;
 after a process restart the same client id finds its spool and sends what is left, in order.
 The spool is bounded (``spool_max_bytes``): when full, ``publish`` waits (backpressure on the
 producer, logged and counted), it never drops. A message may reach the broker twice (a PUBACK
@@ -33,6 +35,10 @@ from types import TracebackType
 from typing import Any, Final
 
 import aiomqtt
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from sensor_service.bus.mqtt_url import parse_mqtt_url
 from sensor_service.bus.spool import AsyncSpool, Spool, default_state_dir
@@ -51,6 +57,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _RECORD_HEAD: Final = struct.Struct("<BH")
+_NO_MATCHING_SUBSCRIBERS: Final = 0x10
 _RETAIN: Final = 1
 
 #: Stage counters of every publisher of this process (component ``publisher``).
@@ -82,10 +89,15 @@ def decode_spooled(record: bytes) -> tuple[str, bytes, bool]:
     return record[start : start + length].decode(), record[start + length :], bool(flags & _RETAIN)
 
 
+class _NoSubscriberError(Exception):
+    """The broker had no subscriber for a message (PUBACK 0x10): send it again later."""
+
+
 @dataclass(slots=True)
 class PublisherCounters:
     spooled: int = 0
     published: int = 0
+    rejected: int = 0
     replayed: int = 0
     retried: int = 0
     reconnects: int = 0
@@ -112,6 +124,7 @@ class MqttPublisher:
         spool_dir: str | Path | None = None,
         spool_max_bytes: int = 256 * 1024 * 1024,
         max_inflight: int = 64,
+        session_expiry_s: int = 24 * 3600,
         connect_timeout_s: float = 10.0,
     ) -> None:
         self._target = parse_mqtt_url(mqtt_url)
@@ -127,6 +140,7 @@ class MqttPublisher:
         self._spool_max_bytes = spool_max_bytes
         self._spool: AsyncSpool | None = None
         self._max_inflight = max_inflight
+        self._session_expiry_s = session_expiry_s
         self._connect_timeout_s = connect_timeout_s
         self._connected = asyncio.Event()
         self._idle = asyncio.Event()
@@ -224,6 +238,11 @@ class MqttPublisher:
                 await self._task
             self._task = None
 
+    def _connect_properties(self) -> Properties:
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = self._session_expiry_s
+        return props
+
     async def _run(self) -> None:
         attempt = 0
         while not self._closing:
@@ -235,7 +254,9 @@ class MqttPublisher:
                     username=self._target.username,
                     password=self._target.password,
                     will=self._will,
-                    clean_session=False,
+                    protocol=aiomqtt.ProtocolVersion.V5,
+                    clean_start=False,
+                    properties=self._connect_properties(),
                     keepalive=10,
                     timeout=self._connect_timeout_s,
                 ) as client:
@@ -245,14 +266,17 @@ class MqttPublisher:
                     attempt = 0
                     self._connected.set()
                     await self._pump(client)
-            except aiomqtt.MqttError as exc:
-                self._connected.clear()
-                delay = backoff_s(attempt)
+            except (aiomqtt.MqttError, _NoSubscriberError) as exc:
+                if isinstance(exc, aiomqtt.MqttError):
+                    self._connected.clear()
+                delay = backoff_s(attempt, base_s=0.5, cap_s=5.0)
                 attempt += 1
                 log.warning(
-                    "%s: MQTT connection to %s failed (%s); %d messages spooled; retry in %.1f s",
+                    "%s: %s (%s); %d messages spooled; retry in %.1f s",
                     self._client_id,
-                    self._target,
+                    "nobody subscribes yet"
+                    if isinstance(exc, _NoSubscriberError)
+                    else f"MQTT connection to {self._target} failed",
                     exc,
                     self.pending,
                     delay,
@@ -260,11 +284,33 @@ class MqttPublisher:
                 await asyncio.sleep(delay)
 
     async def _pump(self, client: aiomqtt.Client) -> None:
-        """Publish the spool in order, ``max_inflight`` at a time; commit on PUBACK."""
+        """Publish the spool in order, ``max_inflight`` at a time; commit on PUBACK.
+
+        aiomqtt's ``publish`` hides the PUBACK reason code, so this publishes through its
+        paho client and reads the code per message id: 0x10 "no matching subscribers" means
+        nobody took the message (e.g. the ingest has not re-subscribed after a broker
+        restart: Mosquitto 2.0 does not restore shared subscriptions), so it stays in the
+        spool and is sent again later; a code >= 0x80 (e.g. 0x87 not authorised) is a
+        refusal: logged, counted, not retried.
+        """
         spool = self._spool
         assert spool is not None
+        paho = client._client
+        acks: dict[int, asyncio.Future[int]] = {}
+        aiomqtt_on_publish: Any = paho.on_publish
+
+        def on_publish(
+            c: Any, userdata: Any, mid: int, reason: ReasonCode, properties: Any
+        ) -> None:
+            fut = acks.pop(mid, None)
+            if fut is not None and not fut.done():
+                fut.set_result(int(reason.value))
+            aiomqtt_on_publish(c, userdata, mid, reason, properties)
+
+        paho.on_publish = on_publish
+        disconnected = client._disconnected
         spool.rewind()  # everything not acknowledged, again, in order
-        inflight: deque[tuple[int, asyncio.Task[None]]] = deque()
+        inflight: deque[tuple[int, str, bool, asyncio.Future[int]]] = deque()
         try:
             while True:
                 room = self._max_inflight - len(inflight)
@@ -276,31 +322,42 @@ class MqttPublisher:
                     records = await spool.get(self._max_inflight)
                 for seq, record in records:
                     topic, payload, retain = decode_spooled(record)
-                    task = asyncio.ensure_future(
-                        client.publish(topic, payload, qos=1, retain=retain)
+                    info = paho.publish(topic, payload, qos=1, retain=retain)
+                    if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                        raise aiomqtt.MqttError(f"publish failed: {mqtt.error_string(info.rc)}")
+                    fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+                    acks[info.mid] = fut
+                    inflight.append((seq, topic, retain, fut))
+                if records and len(inflight) < self._max_inflight:
+                    continue
+                seq, topic, retain, fut = inflight[0]
+                waiting: list[asyncio.Future[Any]] = [fut, disconnected]
+                await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                if not fut.done():
+                    self.counters.retried += len(inflight)
+                    raise aiomqtt.MqttError("connection lost while waiting for PUBACK")
+                code = fut.result()
+                if code == _NO_MATCHING_SUBSCRIBERS and not retain:
+                    self.counters.retried += len(inflight)
+                    raise _NoSubscriberError(topic)
+                inflight.popleft()
+                if code >= 0x80:
+                    self.counters.rejected += 1
+                    _stages().inc("rejected")
+                    log.error(
+                        "%s: the broker refused a message on %r (reason 0x%02x); dropped from "
+                        "the spool",
+                        self._client_id,
+                        topic,
+                        code,
                     )
-                    inflight.append((seq, task))
-                if not records or len(inflight) >= self._max_inflight:
-                    seq, task = inflight[0]
-                    try:
-                        await task
-                    except aiomqtt.MqttError:
-                        self.counters.retried += len(inflight)
-                        raise
-                    inflight.popleft()
-                    # Commit the acknowledged prefix.
-                    while inflight and inflight[0][1].done() and not inflight[0][1].exception():
-                        seq, _ = inflight.popleft()
-                        self._count_published()
-                    spool.commit(seq)
+                else:
                     self._count_published()
-                    if spool.empty:
-                        self._idle.set()
+                spool.commit(seq)
+                if spool.empty:
+                    self._idle.set()
         finally:
-            for _, task in inflight:
-                task.cancel()
-            if inflight:
-                await asyncio.gather(*(t for _, t in inflight), return_exceptions=True)
+            paho.on_publish = aiomqtt_on_publish
 
     def _count_published(self) -> None:
         self.counters.published += 1

@@ -244,6 +244,9 @@ class IngestWorker:
                     for name in self._filters:
                         await client.subscribe(name, qos=1)
                     attempt = 0
+                    log.info(
+                        "ingest: subscribed as %s to %s", self._client_id, ", ".join(self._filters)
+                    )
                     self.ready.set()
                     await self._consume(client, stop, flusher)
                     if self._leave_on_stop and stop.is_set():
