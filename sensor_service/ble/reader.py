@@ -16,13 +16,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 from bleak import BleakClient, BleakScanner
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
@@ -87,15 +87,24 @@ def settable_rates_hz(profile: Profile) -> tuple[float, ...]:
     return tuple(float(r) for r in profile.rates.allowed_hz) or (default,)
 
 
-def reconnect_delay_s(attempt: int, error: BaseException | None, *, cap_s: float = 10.0) -> float:
-    """How long to wait before reconnect ``attempt`` (0-based) after ``error``; pure but jitter.
+def reconnect_delay_s(
+    attempt: int,
+    error: BaseException | None,
+    *,
+    cap_s: float = 10.0,
+    jitter: Callable[[], float] = random.random,
+) -> float:
+    """How long to wait before reconnect ``attempt`` (0-based) after ``error``.
 
-    Returns ``-1`` when the error is not worth retrying (a programming or configuration error).
+    A pure function of its arguments (``jitter`` supplies the randomness, a uniform [0, 1)):
+    capped exponential backoff with "equal jitter" (half fixed, half random), so many pods
+    lost at once do not reconnect in lockstep. Returns ``-1`` when the error is not worth
+    retrying: a pod that cannot work (MTU, refused start) or a programming error.
     """
     if isinstance(error, PodUnavailableError | TypeError | ValueError | AttributeError):
         return -1.0
-    base = 0.1 * (2 ** min(attempt, 10))
-    return float(min(cap_s, base) * (0.5 + 0.5 * np.random.random()))
+    base = min(cap_s, 0.1 * (2 ** min(attempt, 10)))
+    return float(base * (0.5 + 0.5 * jitter()))
 
 
 class PodReader:

@@ -36,6 +36,12 @@ def test_bad_packets_are_counted_by_reason_and_skipped(
     assert np.allclose(second.acc_m_s2[:, 2], 9.80665)
 
 
+def test_backoff_is_a_pure_function_of_attempt_error_and_jitter() -> None:
+    assert reconnect_delay_s(0, TimeoutError(), jitter=lambda: 0.0) == pytest.approx(0.05)
+    assert reconnect_delay_s(3, TimeoutError(), jitter=lambda: 1.0) == pytest.approx(0.8)
+    assert reconnect_delay_s(30, EOFError(), jitter=lambda: 1.0) == pytest.approx(10.0)
+
+
 def test_programming_errors_are_not_retried() -> None:
     assert reconnect_delay_s(0, TypeError("bug")) < 0
     delays = [reconnect_delay_s(a, TimeoutError()) for a in range(20)]
