@@ -1,23 +1,34 @@
-"""Benchmark of the gait event kernel: prints figures, asserts nothing.
+"""Benchmark of the gait event kernels: prints figures, asserts nothing.
 
-Run: ``.venv/bin/python benchmarks/bench_kernel.py`` (first run compiles and caches the kernel).
+Run: ``.venv/bin/python benchmarks/bench_kernel.py`` (first run compiles and caches the kernels).
+
+For the foot kernel (acc + gyro) and the acc-only kernel (ankle pod):
 
 * batch throughput (samples/s) of the numba kernel vs the NumPy reference, and their ratio;
 * µs per per-packet call (20 samples): the bare kernel and ``StepDetector.feed``;
-* ratio to a memory-bandwidth bound: a NumPy copy of the same sample arrays in the same run.
+* ratio to a memory-bandwidth bound: the time one read of the sample arrays takes at the
+  bandwidth a NumPy copy reaches in the same run. A copy reads and writes every byte, so the
+  bandwidth is ``2 × bytes / t_copy`` and one read takes ``t_copy / 2``. Measured twice: on the
+  benchmark recording (a few MB: it stays in the CPU caches, so the "bound" is cache bandwidth)
+  and on a recording tiled to ``--big-mb`` (well beyond the last-level cache: DRAM bandwidth,
+  the bound that matters for batch analysis of long files).
 """
 
 from __future__ import annotations
 
+import argparse
+import os
 import platform
 import time
 from collections.abc import Callable
 
 import numpy as np
+from numpy.typing import NDArray
 
 from sensor_service.kernels import StepDetector, detect_steps
+from sensor_service.kernels._acc_kernel import acc_process_block
 from sensor_service.kernels._event_kernel import process_block
-from sensor_service.kernels.reference import reference_detect_steps
+from sensor_service.kernels.reference import reference_detect_steps, reference_detect_steps_acc
 from sensor_service.sim.gait import GaitSimulator, RunnerParams
 
 FS = 400.0
@@ -33,43 +44,151 @@ def _best(fn: Callable[[], object], repeat: int = 5) -> float:
     return best
 
 
+def _read_bound_s(arrays: list[NDArray[np.float64]], repeat: int) -> float:
+    """Seconds one read of ``arrays`` takes at the bandwidth of a NumPy copy of them."""
+    outs = [np.empty_like(a) for a in arrays]
+
+    def copy() -> None:
+        for a, o in zip(arrays, outs, strict=True):
+            np.copyto(o, a)
+
+    return _best(copy, repeat) / 2.0
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def _section(
+    label: str,
+    batch: Callable[[NDArray[np.float64], NDArray[np.float64] | None], object],
+    reference: Callable[[], object],
+    acc: NDArray[np.float64],
+    gyr: NDArray[np.float64] | None,
+    packet_kernel: Callable[[], int],
+    feed: Callable[[], None],
+    n_packets: int,
+    big_factor: int,
+) -> None:
+    n = acc.shape[0]
+    arrays = [acc] if gyr is None else [acc, gyr]
+    batch(acc, gyr)  # compile / load cache
+    t_numba = _best(lambda: batch(acc, gyr))
+    t_ref = _best(reference, repeat=2)
+    bound = _read_bound_s(arrays, repeat=20)
+    print(f"\n== {label}: {n} samples at {FS:g} Hz, {sum(a.nbytes for a in arrays) / 1e6:.1f} MB")
+    print(f"batch numba        : {n / t_numba / 1e6:8.2f} M samples/s")
+    print(f"batch reference    : {n / t_ref / 1e6:8.2f} M samples/s")
+    print(f"numba / reference  : {t_ref / t_numba:8.1f} x faster")
+    print(
+        f"in-cache read bound: {n / bound / 1e6:8.1f} M samples/s -> numba at "
+        f"{100 * bound / t_numba:5.1f} % of it"
+    )
+    big_acc = np.tile(acc, (big_factor, 1))
+    big_gyr = None if gyr is None else np.tile(gyr, (big_factor, 1))
+    big = [big_acc] if big_gyr is None else [big_acc, big_gyr]
+    nb = big_acc.shape[0]
+    t_big = _best(lambda: batch(big_acc, big_gyr), repeat=2)
+    bound_big = _read_bound_s(big, repeat=3)
+    print(
+        f"DRAM read bound    : {nb / bound_big / 1e6:8.1f} M samples/s over "
+        f"{sum(a.nbytes for a in big) / 1e6:.0f} MB -> numba {nb / t_big / 1e6:.1f} M samples/s, "
+        f"{100 * bound_big / t_big:5.1f} % of it"
+    )
+    packet_kernel()
+    t_k = _best(packet_kernel, repeat=3)
+    t_f = _best(feed, repeat=3)
+    print(
+        f"per packet ({PACKET} samples): kernel call {t_k / n_packets * 1e6:5.2f} µs, "
+        f"StepDetector.feed {t_f / n_packets * 1e6:5.2f} µs"
+    )
+
+
 def main() -> None:
-    sim = GaitSimulator(RunnerParams(strike="rearfoot"), duration_s=120.0, seed=0)
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--big-mb", type=float, default=600.0, help="size of the DRAM-bound run")
+    args = ap.parse_args()
+    print(
+        f"python {platform.python_version()}, {platform.machine()}, {_cpu_name()}, "
+        f"{os.cpu_count()} logical CPUs"
+    )
+    sim = GaitSimulator(
+        RunnerParams(strike="rearfoot", smooth_kinematics=True, impact_onset_ms=5.0),
+        duration_s=120.0,
+        seed=0,
+    )
     t = np.arange(int(sim.end_s * FS)) / FS
     acc, gyr = sim.render("left", t)
+    ankle, _ = sim.render_pod("left", t, "ankle")
     n = acc.shape[0]
-    print(f"python {platform.python_version()}, {platform.machine()}; {n} samples at {FS} Hz")
 
-    steps = detect_steps(acc, gyr, sampling_rate_hz=FS)  # compile / load cache
-    t_numba = _best(lambda: detect_steps(acc, gyr, sampling_rate_hz=FS))
-    t_ref = _best(lambda: reference_detect_steps(acc, gyr, sampling_rate_hz=FS), repeat=3)
-    t_copy = _best(lambda: (acc.copy(), gyr.copy()), repeat=20)
-    print(f"steps found: {steps.size}")
-    print(f"batch numba      : {n / t_numba / 1e6:8.2f} M samples/s")
-    print(f"batch reference  : {n / t_ref / 1e6:8.2f} M samples/s")
-    print(f"numba / reference: {t_ref / t_numba:8.1f} x faster")
-    print(f"memcpy bound     : {n / t_copy / 1e6:8.2f} M samples/s (NumPy copy of acc+gyr)")
-    print(f"numba / memcpy   : {t_numba / t_copy:8.1f} x slower than copying the input")
-
-    # per-packet streaming: bare kernel call on preallocated state, then the public feed()
+    # --- foot pod, acc + gyro
+    steps = detect_steps(acc, gyr, sampling_rate_hz=FS)
+    print(f"foot steps found: {steps.size}")
     det = StepDetector(sampling_rate_hz=FS)
-    kp = det._kp_packed
-    ring, st_i, st_f, out = det._ring, det._st_i, det._st_f, det._out
+    kp, ring, st_i, st_f, out = det._kp_packed, det._ring, det._st_i, det._st_f, det._out
     packets = [(acc[i : i + PACKET], gyr[i : i + PACKET]) for i in range(0, n - PACKET, PACKET)]
 
-    def run_kernel() -> None:
+    def foot_kernel() -> int:
+        total = 0
         for a, g in packets:
-            process_block(a, g, ring, st_i, st_f, out, kp)
+            total += process_block(a, g, ring, st_i, st_f, out, kp)
+        return total
 
-    def run_feed() -> None:
+    def foot_feed() -> None:
         d = StepDetector(sampling_rate_hz=FS)
         for a, g in packets:
             d.feed(a, g)
 
-    t_k = _best(run_kernel, repeat=3)
-    t_f = _best(run_feed, repeat=3)
-    print(f"per packet ({PACKET} samples): kernel call {t_k / len(packets) * 1e6:6.2f} µs, ")
-    print(f"                         StepDetector.feed {t_f / len(packets) * 1e6:6.2f} µs")
+    big_factor = max(1, round(args.big_mb * 1e6 / (acc.nbytes + gyr.nbytes)))
+    _section(
+        "foot pod, acc + gyro (pitch-velocity kernel)",
+        lambda a, g: detect_steps(a, g, sampling_rate_hz=FS),
+        lambda: reference_detect_steps(acc, gyr, sampling_rate_hz=FS),
+        acc,
+        gyr,
+        foot_kernel,
+        foot_feed,
+        len(packets),
+        big_factor,
+    )
+
+    # --- ankle pod, acc only
+    steps = detect_steps(ankle, None, sampling_rate_hz=FS, placement="ankle")
+    print(f"\nankle steps found: {steps.size}")
+    adet = StepDetector(sampling_rate_hz=FS, placement="ankle", has_gyro=False)
+    akp, aring, ai, af, aout = adet._kp_packed, adet._ring, adet._st_i, adet._st_f, adet._out
+    apackets = [ankle[i : i + PACKET] for i in range(0, n - PACKET, PACKET)]
+
+    def acc_kernel() -> int:
+        total = 0
+        for a in apackets:
+            total += acc_process_block(a, aring, ai, af, aout, akp)
+        return total
+
+    def acc_feed() -> None:
+        d = StepDetector(sampling_rate_hz=FS, placement="ankle", has_gyro=False)
+        for a in apackets:
+            d.feed(a)
+
+    _section(
+        "ankle pod, acc only (impact + push-off kernel)",
+        lambda a, _g: detect_steps(a, None, sampling_rate_hz=FS, placement="ankle"),
+        lambda: reference_detect_steps_acc(ankle, sampling_rate_hz=FS),
+        ankle,
+        None,
+        acc_kernel,
+        acc_feed,
+        len(apackets),
+        max(1, round(args.big_mb * 1e6 / ankle.nbytes)),
+    )
 
 
 if __name__ == "__main__":

@@ -230,7 +230,7 @@ def _stride_median(st_i: np.ndarray, st_f: np.ndarray) -> float:
     return (v[m // 2 - 1] + v[m // 2]) / 2.0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _eligible_from(st_i: np.ndarray, kp: AccKernelParams) -> int:
     """First sample that may open a landing window: after the refractory period, or, while a
     landing is pending, from ``min_gct_ms`` after it (a much larger impact then replaces it)."""
@@ -387,6 +387,7 @@ def acc_process_block(
     """Run the acc-only detector over ``acc`` (n, 3) m/s²; write completed steps to ``out``."""
     kp = unpack_acc_params(params)
     mask = kp.ring_mask
+    lag = kp.jerk_lag_n
     n_out = 0
     for i in range(acc.shape[0]):
         n = st_i[_N]  # index of this raw sample
@@ -413,11 +414,61 @@ def acc_process_block(
                 ax, ay, az = q0, q1, q2  # replaced by the sample before it
         st_f[_RAW2], st_f[_RAW2 + 1], st_f[_RAW2 + 2] = p0, p1, p2
         st_f[_RAW1], st_f[_RAW1 + 1], st_f[_RAW1 + 2] = rx, ry, rz
-        n_out += _feature(ax, ay, az, n - 1, ring, st_i, st_f, out, n_out, kp)
+        # --- feature sample n - 1 (written out here, not in a helper: numba passes arrays to
+        # helpers with reference counting, which costs more than the whole sample's work)
+        n -= 1
+        a = math.sqrt(ax * ax + ay * ay + az * az)
+        jerk = 0.0
+        if st_i[_HAVE_PREV] >= 2 * lag:
+            mid = (n - lag) & mask
+            old = (n - 2 * lag) & mask
+            d0 = ax - 2.0 * ring[mid, _R_AX] + ring[old, _R_AX]
+            d1 = ay - 2.0 * ring[mid, _R_AX + 1] + ring[old, _R_AX + 1]
+            d2 = az - 2.0 * ring[mid, _R_AX + 2] + ring[old, _R_AX + 2]
+            jerk = math.sqrt(d0 * d0 + d1 * d1 + d2 * d2)
+        st_i[_HAVE_PREV] = min(st_i[_HAVE_PREV] + 1, 1 << 30)
+        slot = n & mask
+        ring[slot, _R_A] = a
+        ring[slot, _R_JERK] = jerk
+        ring[slot, _R_AX] = ax
+        ring[slot, _R_AX + 1] = ay
+        ring[slot, _R_AX + 2] = az
+        if st_i[_HAVE_AXIS]:
+            w = kp.axis_weight
+            st_f[_AXIS] += w * (ax - st_f[_AXIS])
+            st_f[_AXIS + 1] += w * (ay - st_f[_AXIS + 1])
+            st_f[_AXIS + 2] += w * (az - st_f[_AXIS + 2])
+        else:
+            st_f[_AXIS], st_f[_AXIS + 1], st_f[_AXIS + 2] = ax, ay, az
+            st_i[_HAVE_AXIS] = 1
+        ux, uy, uz = st_f[_AXIS], st_f[_AXIS + 1], st_f[_AXIS + 2]
+        norm = math.sqrt(ux * ux + uy * uy + uz * uz)
+        ring[slot, _R_UP] = (ax * ux + ay * uy + az * uz) / norm if norm > 0.0 else a
+        if st_i[_PEND] and n - st_i[_PEND_IC_I] > kp.max_stride_n:
+            st_i[_PEND] = 0  # no next landing: the last contact before a stop
+        if st_i[_STATE] == 0:
+            if (
+                jerk >= kp.impact_min_jerk
+                and st_i[_HAVE_PREV] > 2 * lag
+                and n >= st_i[_SCAN_FROM]
+                and (
+                    n >= st_i[_REFR_END]
+                    or (st_i[_PEND] == 1 and n >= st_i[_PEND_IC_I] + kp.min_gct_n)
+                )
+            ):
+                st_i[_STATE] = 1
+                st_i[_K1] = n
+        else:
+            # judge every window that is complete (a rescan may open one that already is)
+            while st_i[_STATE] == 1 and n >= st_i[_K1] + 2 * kp.impact_peak_n:
+                if n_out < out.shape[0]:
+                    n_out += _landing(ring, st_i, st_f, n, out, n_out, kp)
+                else:
+                    st_i[_STATE] = 0
     return n_out
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _is_glitch(
     x0: float,
     y0: float,
@@ -440,70 +491,6 @@ def _is_glitch(
     d12 = math.sqrt((x1 - x2) ** 2 + (y1 - y2) ** 2 + (z1 - z2) ** 2)
     d02 = math.sqrt((x0 - x2) ** 2 + (y0 - y2) ** 2 + (z0 - z2) ** 2)
     return min(d01, d12) > max(min_jump, 2.0 * d02)
-
-
-@njit(cache=True)
-def _feature(
-    ax: float,
-    ay: float,
-    az: float,
-    n: int,
-    ring: np.ndarray,
-    st_i: np.ndarray,
-    st_f: np.ndarray,
-    out: np.ndarray,
-    n_out: int,
-    kp: AccKernelParams,
-) -> int:
-    """Process feature sample ``n`` (despiked); returns the number of rows written."""
-    mask = kp.ring_mask
-    lag = kp.jerk_lag_n
-    a = math.sqrt(ax * ax + ay * ay + az * az)
-    jerk = 0.0
-    if st_i[_HAVE_PREV] >= 2 * lag:
-        mid = (n - lag) & mask
-        old = (n - 2 * lag) & mask
-        d0 = ax - 2.0 * ring[mid, _R_AX] + ring[old, _R_AX]
-        d1 = ay - 2.0 * ring[mid, _R_AX + 1] + ring[old, _R_AX + 1]
-        d2 = az - 2.0 * ring[mid, _R_AX + 2] + ring[old, _R_AX + 2]
-        jerk = math.sqrt(d0 * d0 + d1 * d1 + d2 * d2)
-    st_i[_HAVE_PREV] = min(st_i[_HAVE_PREV] + 1, 1 << 30)
-    slot = n & mask
-    ring[slot, _R_A] = a
-    ring[slot, _R_JERK] = jerk
-    ring[slot, _R_AX] = ax
-    ring[slot, _R_AX + 1] = ay
-    ring[slot, _R_AX + 2] = az
-    if st_i[_HAVE_AXIS]:
-        w = kp.axis_weight
-        st_f[_AXIS] += w * (ax - st_f[_AXIS])
-        st_f[_AXIS + 1] += w * (ay - st_f[_AXIS + 1])
-        st_f[_AXIS + 2] += w * (az - st_f[_AXIS + 2])
-    else:
-        st_f[_AXIS], st_f[_AXIS + 1], st_f[_AXIS + 2] = ax, ay, az
-        st_i[_HAVE_AXIS] = 1
-    ux, uy, uz = st_f[_AXIS], st_f[_AXIS + 1], st_f[_AXIS + 2]
-    norm = math.sqrt(ux * ux + uy * uy + uz * uz)
-    ring[slot, _R_UP] = (ax * ux + ay * uy + az * uz) / norm if norm > 0.0 else a
-    if st_i[_PEND] and n - st_i[_PEND_IC_I] > kp.max_stride_n:
-        st_i[_PEND] = 0  # no next landing: the last contact before a stop
-    written = 0
-    if st_i[_STATE] == 0:
-        if (
-            jerk >= kp.impact_min_jerk
-            and st_i[_HAVE_PREV] > 2 * lag
-            and n >= _eligible_from(st_i, kp)
-        ):
-            st_i[_STATE] = 1
-            st_i[_K1] = n
-    else:
-        # judge every window that is complete (a rescan may open one that already is)
-        while st_i[_STATE] == 1 and n >= st_i[_K1] + 2 * kp.impact_peak_n:
-            if n_out + written < out.shape[0]:
-                written += _landing(ring, st_i, st_f, n, out, n_out + written, kp)
-            else:
-                st_i[_STATE] = 0
-    return written
 
 
 def acc_reset_on_flush(st_i: np.ndarray) -> None:
