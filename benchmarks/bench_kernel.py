@@ -6,6 +6,8 @@ For the foot kernel (acc + gyro) and the acc-only kernel (ankle pod):
 
 * batch throughput (samples/s) of the numba kernel vs the NumPy reference, and their ratio;
 * µs per per-packet call (20 samples): the bare kernel and ``StepDetector.feed``;
+* the speed of the kernel's square roots alone (4 per sample with gyro, 3 without), which is what
+  actually bounds a per-sample kernel on this CPU;
 * ratio to a memory-bandwidth bound: the time one read of the sample arrays takes at the
   bandwidth a NumPy copy reaches in the same run. A copy reads and writes every byte, so the
   bandwidth is ``2 × bytes / t_copy`` and one read takes ``t_copy / 2``. Measured twice: on the
@@ -17,12 +19,14 @@ For the foot kernel (acc + gyro) and the acc-only kernel (ankle pod):
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import platform
 import time
 from collections.abc import Callable
 
 import numpy as np
+from numba import njit
 from numpy.typing import NDArray
 
 from sensor_service.kernels import StepDetector, detect_steps
@@ -53,6 +57,19 @@ def _read_bound_s(arrays: list[NDArray[np.float64]], repeat: int) -> float:
             np.copyto(o, a)
 
     return _best(copy, repeat) / 2.0
+
+
+@njit(cache=True)
+def _sqrt_floor(x: NDArray[np.float64], per_sample: int) -> float:
+    """Only the square roots the kernels take per sample (dependent on the data, so they are
+    not optimised away): the floor of any per-sample kernel that needs them."""
+    total = 0.0
+    for i in range(x.shape[0]):
+        v = x[i, 0] * x[i, 0] + x[i, 1] * x[i, 1] + x[i, 2] * x[i, 2]
+        for k in range(per_sample):
+            v = math.sqrt(v + k)
+        total += v
+    return total
 
 
 def _cpu_name() -> str:
@@ -101,6 +118,13 @@ def _section(
         f"DRAM read bound    : {nb / bound_big / 1e6:8.1f} M samples/s over "
         f"{sum(a.nbytes for a in big) / 1e6:.0f} MB -> numba {nb / t_big / 1e6:.1f} M samples/s, "
         f"{100 * bound_big / t_big:5.1f} % of it"
+    )
+    sqrts = 4 if gyr is not None else 3
+    _sqrt_floor(acc, sqrts)
+    t_sqrt = _best(lambda: _sqrt_floor(acc, sqrts))
+    print(
+        f"{sqrts} sqrt/sample only : {n / t_sqrt / 1e6:8.1f} M samples/s (its square roots "
+        f"alone) -> numba at {100 * t_sqrt / t_numba:5.1f} % of it"
     )
     packet_kernel()
     t_k = _best(packet_kernel, repeat=3)

@@ -487,10 +487,11 @@ def _is_glitch(
     An impact sampled on its steep edge has neighbours that disagree, so it is kept. Distances do
     not depend on the axes: the test is orientation-free (an axis-wise median would not be).
     """
-    d01 = math.sqrt((x0 - x1) ** 2 + (y0 - y1) ** 2 + (z0 - z1) ** 2)
-    d12 = math.sqrt((x1 - x2) ** 2 + (y1 - y2) ** 2 + (z1 - z2) ** 2)
-    d02 = math.sqrt((x0 - x2) ** 2 + (y0 - y2) ** 2 + (z0 - z2) ** 2)
-    return min(d01, d12) > max(min_jump, 2.0 * d02)
+    # squared distances: the same test without three square roots per sample
+    d01 = (x0 - x1) ** 2 + (y0 - y1) ** 2 + (z0 - z1) ** 2
+    d12 = (x1 - x2) ** 2 + (y1 - y2) ** 2 + (z1 - z2) ** 2
+    d02 = (x0 - x2) ** 2 + (y0 - y2) ** 2 + (z0 - z2) ** 2
+    return min(d01, d12) > max(min_jump * min_jump, 4.0 * d02)
 
 
 def acc_reset_on_flush(st_i: np.ndarray) -> None:

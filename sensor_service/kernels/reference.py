@@ -201,12 +201,12 @@ def _acc_detect(acc: NDArray[np.float64], kp: AccKernelParams) -> NDArray[np.flo
     if kp.despike and raw.shape[0] >= 3:
         x0, x1, x2 = raw[:-2], raw[1:-1], raw[2:]
 
-        def dist(u: NDArray[np.float64], v: NDArray[np.float64]) -> NDArray[np.float64]:
+        def dist2(u: NDArray[np.float64], v: NDArray[np.float64]) -> NDArray[np.float64]:
             d = u - v
-            return np.sqrt(d[:, 0] ** 2 + d[:, 1] ** 2 + d[:, 2] ** 2)
+            return d[:, 0] ** 2 + d[:, 1] ** 2 + d[:, 2] ** 2  # squared distance
 
-        d01, d12, d02 = dist(x0, x1), dist(x1, x2), dist(x0, x2)
-        glitch = np.minimum(d01, d12) > np.maximum(kp.glitch_min_m_s2, 2.0 * d02)
+        d01, d12, d02 = dist2(x0, x1), dist2(x1, x2), dist2(x0, x2)
+        glitch = np.minimum(d01, d12) > np.maximum(kp.glitch_min_m_s2**2, 4.0 * d02)
         acc[1:][glitch] = x0[glitch]  # replaced by the sample before it
     n_total = acc.shape[0]
     a = np.sqrt(acc[:, 0] * acc[:, 0] + acc[:, 1] * acc[:, 1] + acc[:, 2] * acc[:, 2])
