@@ -6,7 +6,9 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -25,8 +27,17 @@ def _footpod(*args: str, timeout_s: float = 240) -> subprocess.CompletedProcess[
 
 
 def _pids(name: str) -> set[int]:
+    """Live processes called ``name`` (zombies awaiting their reaper are not running)."""
     out = subprocess.run(["pgrep", "-x", name], capture_output=True, text=True, check=False)
-    return {int(p) for p in out.stdout.split()}
+    live = set()
+    for pid in (int(p) for p in out.stdout.split()):
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state not in ("Z", "X"):
+            live.add(pid)
+    return live
 
 
 def test_demo_stores_every_simulated_step_with_accurate_contact_time(
@@ -67,7 +78,11 @@ def test_demo_without_urls_starts_and_stops_its_own_services() -> None:
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     (r,) = result["athletes"].values()
     assert r["steps_stored"] == r["steps_simulated"] > 0
-    after = {name: _pids(name) for name in ("mosquitto", "influxd")}
+    deadline = time.monotonic() + 10  # a stopped process may take a moment to be gone
+    while (after := {n: _pids(n) for n in ("mosquitto", "influxd")}) != before:
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert after == before, "the demo left a service running"
 
 
