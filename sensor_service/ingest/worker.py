@@ -36,12 +36,14 @@ import json
 import logging
 import struct
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import aiomqtt
+import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -57,8 +59,8 @@ from sensor_service.contracts import (
     validate_id,
 )
 from sensor_service.errors import PayloadError, ServiceError, StoreError
+from sensor_service.ingest._encode import LineEncoder
 from sensor_service.store.influx import InfluxClient, backoff_delay_s
-from sensor_service.store.line_protocol import encode_points
 
 __all__ = [
     "DEFAULT_SHARE_GROUP",
@@ -81,6 +83,18 @@ def subscription_filters(share_group: str | None = DEFAULT_SHARE_GROUP) -> list[
         return filters
     validate_id("share group", share_group)
     return [f"$share/{share_group}/{f}" for f in filters]
+
+
+def _enqueue_to(
+    inbox: deque[mqtt.MQTTMessage], arrived: asyncio.Event
+) -> Callable[[object, object, mqtt.MQTTMessage], None]:
+    """A paho ``on_message`` callback appending to ``inbox`` (runs on the event loop)."""
+
+    def on_message(_client: object, _userdata: object, message: mqtt.MQTTMessage) -> None:
+        inbox.append(message)
+        arrived.set()
+
+    return on_message
 
 
 @dataclass(slots=True)
@@ -127,7 +141,7 @@ class IngestWorker:
         batch_size: int = 5000,
         flush_interval_s: float = 0.5,
         max_buffered_points: int = 50_000,
-        receive_maximum: int = 1000,
+        receive_maximum: int = 5000,
         session_expiry_s: int = 7 * 24 * 3600,
         spool_dir: str | Path | None = None,
         spool_max_bytes: int = 1024 * 1024 * 1024,
@@ -159,6 +173,7 @@ class IngestWorker:
         self._client: aiomqtt.Client | None = None
         self._generation = 0
         self._on_written = on_written
+        self._encoder = LineEncoder()
         self.counters = IngestCounters()
         #: Set once the subscriptions are in place (producers may start).
         self.ready = asyncio.Event()
@@ -235,8 +250,15 @@ class IngestWorker:
                 keepalive=10,
             )
             # Acknowledge only once durable (see the module docstring). aiomqtt runs paho on
-            # the event loop, so ack() from this loop is safe.
+            # the event loop, so ack() from this loop is safe. Messages go straight from
+            # paho's callback to a deque (no aiomqtt Message per message: the hot path); it
+            # is bounded by Receive Maximum, since nothing is acknowledged before it is
+            # taken from there.
             client._client.manual_ack_set(True)  # aiomqtt exposes no option for it
+            inbox: deque[mqtt.MQTTMessage] = deque()
+            arrived = asyncio.Event()
+            client._client.on_message = _enqueue_to(inbox, arrived)
+            log.info("ingest: connecting to %s as %s", self._target, self._client_id)
             try:
                 async with client:
                     self._generation += 1
@@ -248,7 +270,7 @@ class IngestWorker:
                         "ingest: subscribed as %s to %s", self._client_id, ", ".join(self._filters)
                     )
                     self.ready.set()
-                    await self._consume(client, stop, flusher)
+                    await self._consume(client, inbox, arrived, stop, flusher)
                     if self._leave_on_stop and stop.is_set():
                         # Leave the share group for good: nothing more is queued for us.
                         for name in self._filters:
@@ -274,34 +296,49 @@ class IngestWorker:
                 self._client = None
 
     async def _consume(
-        self, client: aiomqtt.Client, stop: asyncio.Event, flusher: asyncio.Task[None]
+        self,
+        client: aiomqtt.Client,
+        inbox: deque[mqtt.MQTTMessage],
+        arrived: asyncio.Event,
+        stop: asyncio.Event,
+        flusher: asyncio.Task[None],
     ) -> None:
-        messages = aiter(client.messages)
         stopper = asyncio.ensure_future(stop.wait())
         try:
             while True:
-                nxt = asyncio.ensure_future(anext(messages))
-                done, _ = await asyncio.wait(
-                    {nxt, stopper, flusher}, return_when=asyncio.FIRST_COMPLETED
-                )
-                if flusher in done:
-                    nxt.cancel()
-                    flusher.result()  # a fatal flush error surfaces here
-                    return
-                if nxt not in done:
-                    nxt.cancel()
-                    return
-                await self._accept(client, nxt.result())
+                if not inbox:
+                    arrived.clear()
+                    waiter = asyncio.ensure_future(arrived.wait())
+                    waiting: list[asyncio.Future[Any]] = [
+                        waiter,
+                        stopper,
+                        flusher,
+                        client._disconnected,
+                    ]
+                    done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                    waiter.cancel()
+                    if flusher in done:
+                        flusher.result()  # a fatal flush error surfaces here
+                        return
+                    if stopper in done:
+                        return
+                    if client._disconnected.done():
+                        raise aiomqtt.MqttError("connection to the broker lost")
+                while inbox:
+                    await self._accept(client, inbox.popleft())
         finally:
             stopper.cancel()
 
-    async def _accept(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
+    async def _accept(self, client: aiomqtt.Client, message: mqtt.MQTTMessage) -> None:
         self.counters.received += 1
-        name = message.topic.value
-        payload = message.payload if isinstance(message.payload, bytes) else b""
+        payload = bytes(message.payload)
+        try:
+            name = message.topic
+        except UnicodeDecodeError:
+            name = repr(message._topic)
         try:
             points = message_to_points(name, payload)
-            lines = encode_points(points).encode() if points else b""
+            lines = self._encoder.encode(points)
         except (PayloadError, ValueError) as exc:
             reason = exc.reason if isinstance(exc, PayloadError) else str(exc)
             await self._dead_letter(client, name, payload, reason)
