@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "sensor_service.commands.profiles",
     "sensor_service.commands.broker_config",
     "sensor_service.commands.scan",
+    "sensor_service.commands.run",
 )
 
 
