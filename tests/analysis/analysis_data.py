@@ -1,12 +1,16 @@
-"""Recordings for the analysis tests: simulated pods written as CSV, axes rotated."""
+"""Helpers of the analysis tests: simulated pods as DataFrames (axes rotated), CSV writer."""
 
 from __future__ import annotations
 
+import sys
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+# the event-matching helper of the kernel tests
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "kernels"))
 
 from sensor_service.sim.gait import G_M_S2, GaitSimulator, RunnerParams
 
@@ -49,11 +53,8 @@ def sim_frames(placement: str, strike: str = "rearfoot", seed: int = 5) -> tuple
     return frames[0], frames[1], sim
 
 
-@pytest.fixture
-def csv_path(tmp_path: Path):  # type: ignore[no-untyped-def]
-    def write(df: pd.DataFrame, name: str = "rec.csv") -> Path:
-        path = tmp_path / name
-        df.to_csv(path, index=False)
-        return path
-
-    return write
+def write_csv(df: pd.DataFrame, directory: Path, name: str = "rec.csv") -> Path:
+    """Write ``df`` as a recording CSV (header, no index)."""
+    path = directory / name
+    df.to_csv(path, index=False)
+    return path
