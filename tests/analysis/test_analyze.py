@@ -161,3 +161,20 @@ def test_real_walking_rotated_through_analyze(side: str) -> None:
     # measured: F1 0.983 both feet, TO median |err| 6 ms
     assert res.f1 >= 0.95
     assert np.median(np.abs(res.to_err_ms)) <= 8.0
+
+
+def test_long_recording_with_progress_bar() -> None:
+    """A 25-minute file goes through in chunks (with a progress bar) and gives the same steps
+    as the one-call detector."""
+    from sensor_service.kernels import detect_steps
+    from sensor_service.sim.gait import G_M_S2
+
+    left, _, _ = sim_frames("ankle")
+    tiled = pd.concat([left.drop(columns=["t"])] * 60, ignore_index=True)  # 60 runs in a row
+    assert len(tiled) > 500_000
+    table = analyze(tiled, sampling_rate_hz=FS, placement="ankle", acc_unit="g", progress=True)
+    whole = detect_steps(
+        tiled[["ax", "ay", "az"]].to_numpy() * G_M_S2, None, sampling_rate_hz=FS, placement="ankle"
+    )
+    assert len(table) == whole.size > 60 * 20
+    np.testing.assert_allclose(table["ic_s"].to_numpy(), whole["ic_idx"] / FS)
