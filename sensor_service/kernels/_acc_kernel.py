@@ -33,22 +33,22 @@ mounting estimate is needed.
   event. When a contact is completed (at the next landing) its landing is judged again against the
   average, and the first landing after a start or gap must reach ``first_rel_frac`` of the next
   one: this drops a "landing" that was a push-off from standing.
-* **Toe-off (TO).** The hard part without a gyroscope. At push-off the foot rolls over the ball
-  and plantar-flexes fastest at TO (Falbriard et al. 2018: the plantar-flexion peak of the foot's
-  pitch velocity marks TO within 4±2 ms), so its angular acceleration is near zero there. A point
-  above the ball (the ankle joint, the distal shank, a dorsal foot pod) then moves on a circle
-  about the ball, which lies mostly *below* it: its acceleration is the centripetal ``ω²·r``
-  pointing down, and the specific force along "up" drops to ``g − ω²·r`` (often below zero) as
-  the ground stops supporting the leg. TO is the minimum of the acceleration along the pod's mean
-  "up" direction (an exponential average of the acc vector over ``axis_tau_s``: over whole strides
-  the kinematic acceleration averages to zero, so the mean specific force is gravity; no mounting
-  estimate or standing calibration is needed), smoothed over ``to_smooth_ms`` and parabola-refined.
-  This is the published shank-accelerometer feature: Mercer et al. 2003 take TO at the minimum of
-  the axial tibial acceleration after its second (push-off) peak, Schmidt et al. 2016 at the
-  minimum of the vertical shank acceleration near toe-off (both as implemented by Kiernan et al.
-  2023, REID_IMU). The search window ``[IC + max(min_gct, lo·stride), IC + min(max_gct,
-  hi·stride)]`` scales with the stride this contact starts, keeping the impact ringing and the
-  next swing out (running duty factors 0.2–0.4). ``to_offset_ms`` is a calibration offset
+* **Toe-off (TO).** The hard part without a gyroscope. At push-off the foot rolls over the ball and
+  plantar-flexes fastest at TO (Falbriard et al. 2018: the plantar-flexion peak of the foot's pitch
+  velocity marks TO within 4±2 ms), so its angular acceleration is near zero there. A point above
+  the ball (the ankle joint, the distal shank, a dorsal foot pod) then moves on a circle about the
+  ball, which lies mostly *below* it: its acceleration is the centripetal ``ω²·r`` pointing down,
+  and the specific force along "up" drops to ``g − ω²·r`` (often below zero) as the ground stops
+  supporting the leg. TO is the minimum of the acceleration along the pod's mean "up" direction
+  (the running mean of the acc vector, then an exponential average over ``axis_tau_s``: over whole
+  strides the kinematic acceleration averages to zero, so the mean specific force is gravity; no
+  mounting estimate or standing calibration is needed), smoothed over ``to_smooth_ms`` and
+  parabola-refined. This is the published shank-accelerometer feature: Mercer et al. 2003 take TO
+  at the minimum of the axial tibial acceleration after its second (push-off) peak, Schmidt et al.
+  2016 at the minimum of the vertical shank acceleration near toe-off (both as implemented by
+  Kiernan et al. 2023, REID_IMU). The search window ``[IC + max(min_gct, lo·stride), IC +
+  min(max_gct, hi·stride)]`` scales with the stride this contact starts, keeping the impact ringing
+  and the next swing out (running duty factors 0.2–0.4). ``to_offset_ms`` is a calibration offset
   (default 0: uncalibrated). Because the window needs the stride, a contact is emitted when the
   next landing of the same foot is found (one stride of latency); the last landing before a stop
   has no next landing and is dropped, like a contact without toe-off in the gyro kernel.
@@ -99,7 +99,7 @@ _PEND = 4  # a contact waits for the next landing to find its TO
 _PEND_IC_I = 5
 _HAVE_PREV = 6  # consecutive samples since start or gap
 _DROPPED = 7
-_HAVE_AXIS = 8
+_HAVE_AXIS = 8  # samples in the mean "up" so far
 _N_STRIDES = 9  # strides in the history (at most N_STRIDE_HIST)
 _STRIDE_POS = 10  # next slot of the history
 _RAW_RUN = 11  # consecutive raw samples since the start or a gap
@@ -433,14 +433,15 @@ def acc_process_block(
         ring[slot, _R_AX] = ax
         ring[slot, _R_AX + 1] = ay
         ring[slot, _R_AX + 2] = az
-        if st_i[_HAVE_AXIS]:
-            w = kp.axis_weight
-            st_f[_AXIS] += w * (ax - st_f[_AXIS])
-            st_f[_AXIS + 1] += w * (ay - st_f[_AXIS + 1])
-            st_f[_AXIS + 2] += w * (az - st_f[_AXIS + 2])
-        else:
-            st_f[_AXIS], st_f[_AXIS + 1], st_f[_AXIS + 2] = ax, ay, az
-            st_i[_HAVE_AXIS] = 1
+        # running mean of the first samples, then an exponential average (weight 1/(k+1)
+        # until it falls to axis_weight): converges within a stride even when the recording
+        # starts mid-run, then follows slow changes of the strap
+        k_axis = st_i[_HAVE_AXIS]
+        w = max(kp.axis_weight, 1.0 / (k_axis + 1.0))
+        st_f[_AXIS] += w * (ax - st_f[_AXIS])
+        st_f[_AXIS + 1] += w * (ay - st_f[_AXIS + 1])
+        st_f[_AXIS + 2] += w * (az - st_f[_AXIS + 2])
+        st_i[_HAVE_AXIS] = min(k_axis + 1, 1 << 30)
         ux, uy, uz = st_f[_AXIS], st_f[_AXIS + 1], st_f[_AXIS + 2]
         norm = math.sqrt(ux * ux + uy * uy + uz * uz)
         ring[slot, _R_UP] = (ax * ux + ay * uy + az * uz) / norm if norm > 0.0 else a

@@ -217,11 +217,10 @@ def _acc_detect(acc: NDArray[np.float64], kp: AccKernelParams) -> NDArray[np.flo
         jerk[2 * lag :] = np.sqrt(d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1] + d[:, 2] * d[:, 2])
     # the pod's mean "up": exponential average of the acc vector (sequential by nature)
     axis = np.empty_like(acc)
-    e = acc[0].copy()
-    w = kp.axis_weight
-    for k in range(n_total):
-        if k:
-            e = e + w * (acc[k] - e)
+    e = np.zeros(3)
+    for k in range(n_total):  # running mean, then exponential average
+        w = max(kp.axis_weight, 1.0 / (k + 1.0))
+        e = e + w * (acc[k] - e)
         axis[k] = e
     norm = np.sqrt(np.sum(axis * axis, axis=1))
     up = np.where(norm > 0, np.sum(acc * axis, axis=1) / np.where(norm > 0, norm, 1.0), a)
