@@ -437,7 +437,9 @@ def acc_process_block(
         # until it falls to axis_weight): converges within a stride even when the recording
         # starts mid-run, then follows slow changes of the strap
         k_axis = st_i[_HAVE_AXIS]
-        w = max(kp.axis_weight, 1.0 / (k_axis + 1.0))
+        w = kp.axis_weight
+        if k_axis * w < 2.0:  # beyond this 1/(k+1) < w: no division per sample
+            w = max(w, 1.0 / (k_axis + 1.0))
         st_f[_AXIS] += w * (ax - st_f[_AXIS])
         st_f[_AXIS + 1] += w * (ay - st_f[_AXIS + 1])
         st_f[_AXIS + 2] += w * (az - st_f[_AXIS + 2])
