@@ -24,6 +24,7 @@ from sensor_service.bus.mqtt_url import parse_mqtt_url
 from sensor_service.contracts import MEASUREMENT_STEPS, validate_id
 from sensor_service.errors import ConfigError, ServiceError, StoreError
 from sensor_service.ingest.worker import IngestWorker
+from sensor_service.metrics import expose_counters, log_metrics_periodically
 from sensor_service.pipeline import AthleteSession, PodSpec
 from sensor_service.profiles import load_profile
 from sensor_service.services import InfluxService, MosquittoService
@@ -164,6 +165,9 @@ async def _run(
         leave_on_stop=True,
     )
     ingest_task = asyncio.create_task(ingest.run(stop_ingest), name="ingest")
+    # Stage counters of the ingest and the publishers, logged every 30 s (and at the end).
+    expose_counters("ingest", ingest.counters.as_dict)
+    ticker = asyncio.create_task(log_metrics_periodically(30.0, stop=stop_ingest))
     await _wait_ready(ingest.ready, ingest_task)
 
     sessions: list[AthleteSession] = []
@@ -233,6 +237,7 @@ async def _run(
             )
     stop_ingest.set()
     await ingest_task
+    await ticker
 
     for session in sessions:
         rep = report.athletes[session.athlete]

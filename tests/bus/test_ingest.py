@@ -12,7 +12,14 @@ import pytest
 
 from sensor_service.bus.mqtt_url import parse_mqtt_url
 from sensor_service.bus.publisher import MqttPublisher
-from sensor_service.contracts import DEAD_LETTER_TOPIC, StepRecord, StepsBatch, topic
+from sensor_service.contracts import (
+    DEAD_LETTER_TOPIC,
+    PodStatus,
+    RunEvent,
+    StepRecord,
+    StepsBatch,
+    topic,
+)
 from sensor_service.errors import ConfigError, ServiceError
 from sensor_service.ingest.worker import IngestWorker
 from sensor_service.services import free_port
@@ -143,3 +150,26 @@ async def test_unreachable_broker_is_a_clear_error() -> None:
 def test_bad_mqtt_urls_say_what_to_use(url: str) -> None:
     with pytest.raises(ConfigError, match="mqtt://HOST:PORT"):
         parse_mqtt_url(url)
+
+
+async def test_status_and_run_events_are_idempotent_too(
+    mqtt_url: str, influx_db: tuple[str, str], ingest: IngestWorker
+) -> None:
+    """Re-delivered status and run messages overwrite their points (same tags + timestamp)."""
+    url, db = influx_db
+    athlete = f"a{uuid.uuid4().hex[:8]}"
+    pod = f"{athlete}-left"
+    t = time.time_ns() - 5_000_000_000
+    status = PodStatus(athlete, pod, "connected", t, packets_received=10, packets_lost=1)
+    start = RunEvent(athlete, "run-1", "start", t)
+    end = RunEvent(athlete, "run-1", "end", t + 10**9, steps=42)
+    async with MqttPublisher(mqtt_url=mqtt_url, client_id=f"pub-{athlete}") as pub:
+        for _ in range(3):  # at-least-once: the same messages, again and again
+            await pub.publish(topic("status", athlete, pod), status.to_json())
+            await pub.publish(topic("runs", athlete), start.to_json())
+            await pub.publish(topic("runs", athlete), end.to_json())
+        await pub.drain()
+    await asyncio.wait_for(_until(lambda: ingest.counters.written >= 9), 10)
+    async with InfluxClient(url=url, database=db) as influx:
+        assert await influx.count("pod_status", "packets_received", {"athlete": athlete}) == 1
+        assert await influx.count("runs", "steps", {"athlete": athlete}) == 2
