@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "sensor_service.commands.broker_config",
     "sensor_service.commands.scan",
     "sensor_service.commands.run",
+    "sensor_service.commands.analyze",
 )
 
 

@@ -30,6 +30,7 @@ __all__ = [
     "SIDES",
     "STEP_FIELDS",
     "STEP_TAGS",
+    "SUPPORTED_VERSIONS",
     "TOPIC_ROOT",
     "Placement",
     "PodStatus",
@@ -126,7 +127,9 @@ def parse_topic(name: str) -> tuple[str, str | None, str]:
 # --------------------------------------------------------------------------- payloads
 
 #: Version of every payload schema below; carried in each payload as ``"v"``.
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
+#: Versions consumers accept: v1 payloads (no load-model fields) may still sit in spools.
+SUPPORTED_VERSIONS: Final = (1, 2)
 
 #: Per-step fields, with units in their names, as they appear in payloads and InfluxDB.
 #: ``None`` marks a field that is optional (unknown for a step, e.g. flight before the first step).
@@ -138,6 +141,14 @@ STEP_FIELDS: Final[dict[str, type]] = {
     "cadence_spm": float,
     "strike_angle_deg": float,
     "peak_accel_g": float,
+    "loading_rate_g_s": float,
+    # Load-model ESTIMATES (v2; docs/load_model.md): spring-mass (Morin et al. 2005) and an
+    # Achilles tendon force model; never measurements.
+    "fz_peak_bw": float,
+    "k_vert_kn_m": float,
+    "k_leg_kn_m": float,
+    "at_force_est_bw": float,
+    "at_impulse_est_bw_s": float,
     "clipped": bool,
     "step_index": int,
 }
@@ -157,9 +168,9 @@ def _check_version(obj: Mapping[str, Any], where: str) -> None:
     if not isinstance(obj, Mapping):
         raise PayloadError(f"{where}: payload must be a JSON object")
     version = obj.get("v")
-    if version != SCHEMA_VERSION:
+    if isinstance(version, bool) or version not in SUPPORTED_VERSIONS:
         raise PayloadError(
-            f"{where}: schema version {version!r} unsupported, expected {SCHEMA_VERSION}"
+            f"{where}: schema version {version!r} unsupported, expected one of {SUPPORTED_VERSIONS}"
         )
 
 
@@ -342,9 +353,11 @@ class RunEvent:
     event: Literal["start", "end"]
     ts_ns: int
     steps: int = 0
+    #: Cumulative Achilles impulse ESTIMATE of the run (v2), when the load model ran.
+    at_impulse_est_bw_s: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "v": SCHEMA_VERSION,
             "athlete": self.athlete,
             "run": self.run,
@@ -352,6 +365,9 @@ class RunEvent:
             "ts_ns": self.ts_ns,
             "steps": self.steps,
         }
+        if self.at_impulse_est_bw_s is not None:
+            out["at_impulse_est_bw_s"] = self.at_impulse_est_bw_s
+        return out
 
 
 def parse_run_event(obj: object, *, topic_athlete: str) -> RunEvent:
@@ -369,12 +385,14 @@ def parse_run_event(obj: object, *, topic_athlete: str) -> RunEvent:
     event = _require(obj, "event", str, where)
     if event not in ("start", "end"):
         raise PayloadError(f"{where}: event must be 'start' or 'end'")
+    impulse = obj.get("at_impulse_est_bw_s")
     return RunEvent(
         athlete=athlete,
         run=run,
         event=event,
         ts_ns=_require(obj, "ts_ns", int, where),
         steps=_require(obj, "steps", int, where),
+        at_impulse_est_bw_s=None if impulse is None else _number(impulse, "at_impulse", where),
     )
 
 
@@ -503,10 +521,13 @@ def rsc_to_points(batch: RscBatch) -> list[Point]:
 
 
 def run_event_to_point(event: RunEvent) -> Point:
+    fields: dict[str, float | int | bool | str] = {"steps": event.steps}
+    if event.at_impulse_est_bw_s is not None:
+        fields["at_impulse_est_bw_s"] = event.at_impulse_est_bw_s
     return Point(
         MEASUREMENT_RUNS,
         {"athlete": event.athlete, "run": event.run, "event": event.event},
-        {"steps": event.steps},
+        fields,
         event.ts_ns,
     )
 

@@ -34,12 +34,16 @@ from sensor_service.contracts import (
     topic,
     validate_id,
 )
-from sensor_service.kernels import StepDetector
+from sensor_service.kernels import StepDetector, classify_strike
+from sensor_service.load import AthleteParams, step_loads
 from sensor_service.profiles import Profile, load_profile
 
 __all__ = ["AthleteSession", "PodSpec", "StepPairer"]
 
 log = logging.getLogger(__name__)
+
+#: Load-model estimates published per step when the athlete's body parameters are known.
+LOAD_FIELDS = ("fz_peak_bw", "k_vert_kn_m", "k_leg_kn_m", "at_force_est_bw", "at_impulse_est_bw_s")
 
 #: Contacts of the other foot older than this are not paired (a gap, a stop).
 PAIRING_WINDOW_NS = 2_000_000_000
@@ -95,6 +99,7 @@ class PodResult:
     steps_published: int = 0
     steps_detected: int = 0
     rsc_published: int = 0
+    at_impulse_est_bw_s: float = 0.0
     gct_ms: list[float] = field(default_factory=list)
 
 
@@ -112,6 +117,8 @@ class AthleteSession:
         backend: str = "virtual",
         status_interval_s: float = 5.0,
         state_dir: Path | None = None,
+        athlete_params: AthleteParams | None = None,
+        speed_m_s: float | None = None,
     ) -> None:
         self.athlete = validate_id("athlete", athlete)
         self.run = validate_id("run", run)
@@ -123,6 +130,11 @@ class AthleteSession:
         #: Where the publishers keep their spools (default: the publisher's, see bus.spool).
         self.state_dir = state_dir
         self.pairer = StepPairer()
+        #: Body parameters for the load model; None (no load estimates) rather than defaults
+        #: that would pass for a real person's numbers.
+        self.athlete_params = athlete_params
+        #: Running speed for leg stiffness: configured, then the latest RSC reading.
+        self.speed_m_s = speed_m_s
         self.results: dict[str, PodResult] = {p.pod: PodResult() for p in pods}
         self.readers: dict[str, PodReader] = {}
 
@@ -155,7 +167,15 @@ class AthleteSession:
             await asyncio.gather(
                 *(self._run_pod(spec, publishers[spec.pod], stop) for spec in self.pods)
             )
-            end = RunEvent(self.athlete, self.run, "end", time.time_ns(), self.steps_published)
+            impulse = sum(r.at_impulse_est_bw_s for r in self.results.values())
+            end = RunEvent(
+                self.athlete,
+                self.run,
+                "end",
+                time.time_ns(),
+                self.steps_published,
+                at_impulse_est_bw_s=None if self.athlete_params is None else round(impulse, 2),
+            )
             await first.publish(runs_topic, end.to_json())
 
     async def _run_pod(self, spec: PodSpec, pub: MqttPublisher, stop: asyncio.Event) -> None:
@@ -201,6 +221,8 @@ class AthleteSession:
             batch = RscBatch(self.athlete, spec.pod, self.run, ((reading.ts_ns, fields),))
             in_background(pub.publish(rsc_topic, batch.to_json()))
             result.rsc_published += 1
+            if m.running and m.speed_m_s > 0:
+                self.speed_m_s = m.speed_m_s
 
         profile = self.profile if spec.profile is None else load_profile(spec.profile)
         reader = PodReader(
@@ -277,10 +299,37 @@ class AthleteSession:
             "step_index": self.results[spec.pod].steps_detected,
         }
         self.results[spec.pod].steps_detected += 1
-        for key in ("stride_ms", "strike_angle_deg"):
+        for key in ("stride_ms", "strike_angle_deg", "loading_rate_g_s"):
             value = float(row[key])
             if math.isfinite(value):
                 fields[key] = round(value, 2)
-        for key, value in self.pairer.pair(spec.side, ic_ns, to_ns).items():
+        paired = self.pairer.pair(spec.side, ic_ns, to_ns)
+        for key, value in paired.items():
             fields[key] = round(value, 2)
+        flight_ms = paired.get("flight_ms")
+        if self.athlete_params is not None and flight_ms is not None and flight_ms >= 0.0:
+            fields.update(self._load_estimates(spec, row, flight_ms))
         return StepRecord(ic_ns=ic_ns, to_ns=to_ns, fields=fields)
+
+    def _load_estimates(self, spec: PodSpec, row: np.void, flight_ms: float) -> dict[str, float]:
+        """Spring-mass and Achilles ESTIMATES of one step (docs/load_model.md).
+
+        Needs the athlete's body parameters and the flight time before this contact (so both
+        feet); ``k_leg_kn_m`` also needs a speed (RSC pod or configuration).
+        """
+        assert self.athlete_params is not None
+        pattern = str(classify_strike(float(row["strike_angle_deg"])).item())
+        loads = step_loads(
+            [float(row["gct_ms"])],
+            [flight_ms],
+            [pattern],
+            self.athlete_params,
+            speed_m_s=np.nan if self.speed_m_s is None else self.speed_m_s,
+        )
+        out: dict[str, float] = {}
+        for key in LOAD_FIELDS:
+            value = float(getattr(loads, key)[0])
+            if math.isfinite(value):
+                out[key] = round(value, 3)
+        self.results[spec.pod].at_impulse_est_bw_s += out.get("at_impulse_est_bw_s", 0.0)
+        return out
