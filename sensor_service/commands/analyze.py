@@ -56,6 +56,12 @@ def register(sub: Any) -> None:
     parser.add_argument("--leg-length-m", type=float, default=None)
     parser.add_argument("--at-moment-arm-m", type=float, default=0.036)
     parser.add_argument("--speed-m-s", type=float, default=None, help="running speed, for k_leg")
+    parser.add_argument(
+        "--activity",
+        choices=("running", "walking"),
+        default="running",
+        help="tunes the acc-only detector (ankle/shank, or no gyro); foot+gyro needs none",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=cmd_analyze)
 
@@ -64,6 +70,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     """Analyse ``args.file`` and write ``args.out``; exit 0. Errors are ``FootpodError``s, which
     ``cli.main`` prints on one line (exit 2)."""
     from sensor_service.analysis import AnalysisError, analyze
+    from sensor_service.kernels import AccEventParams
     from sensor_service.kernels._params import G0_M_S2
     from sensor_service.load import AthleteParams
 
@@ -84,6 +91,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         athlete=athlete,
         speed_m_s=args.speed_m_s,
         clip_limit_m_s2=None if args.clip_g is None else args.clip_g * G0_M_S2,
+        acc_params=AccEventParams.for_walking() if args.activity == "walking" else None,
         progress=not args.no_progress and sys.stderr.isatty(),
     )
     try:
