@@ -16,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -24,6 +24,7 @@ from sensor_service.bus.mqtt_url import parse_mqtt_url
 from sensor_service.contracts import MEASUREMENT_STEPS, validate_id
 from sensor_service.errors import ConfigError, ServiceError, StoreError
 from sensor_service.ingest.worker import IngestWorker
+from sensor_service.load import AthleteParams
 from sensor_service.metrics import expose_counters, log_metrics_periodically
 from sensor_service.pipeline import AthleteSession, PodSpec
 from sensor_service.profiles import load_profile
@@ -77,6 +78,7 @@ class AthleteReport:
     steps_stored: int = 0
     gct_ms_median_est: float = float("nan")
     packets_lost: int = 0
+    at_force_est_bw_median: float = float("nan")
 
 
 @dataclass(slots=True)
@@ -100,6 +102,15 @@ class DemoReport:
             },
             "lost": self.lost,
         }
+
+
+def runner_body(index: int, seed: int) -> AthleteParams:
+    """A simulated runner's body, for the load-model estimates (55–85 kg, 1.60–1.90 m)."""
+    rng = np.random.default_rng([seed, index, 1])
+    return AthleteParams(
+        mass_kg=round(float(rng.uniform(55, 85)), 1),
+        height_m=round(float(rng.uniform(1.60, 1.90)), 2),
+    )
 
 
 def runner_params(index: int, seed: int) -> RunnerParams:
@@ -175,9 +186,8 @@ async def _run(
     end_s = 0.0
     for i in range(cfg.runners):
         athlete = f"runner-{i + 1}"
-        sim = GaitSimulator(
-            runner_params(i, cfg.seed), duration_s=cfg.minutes * 60, seed=cfg.seed * 1000 + i
-        )
+        params = runner_params(i, cfg.seed)
+        sim = GaitSimulator(params, duration_s=cfg.minutes * 60, seed=cfg.seed * 1000 + i)
         end_s = max(end_s, sim.end_s)
         truth_gct = np.concatenate([sim.truth(s).gct_ms for s in ("left", "right")])
         report.athletes[athlete] = AthleteReport(
@@ -209,6 +219,8 @@ async def _run(
                 profile=profile,
                 mqtt_url=mqtt_url,
                 state_dir=state_dir,
+                athlete_params=runner_body(i, cfg.seed),
+                speed_m_s=params.speed_m_s,
             )
         )
 
@@ -234,6 +246,9 @@ async def _run(
         for athlete, rep in report.athletes.items():
             rep.steps_stored, rep.gct_ms_median_est = await _retrying(
                 functools.partial(_stored_stats, influx, athlete, run)
+            )
+            rep.at_force_est_bw_median = await _retrying(
+                functools.partial(_stored_median, influx, athlete, run, "at_force_est_bw")
             )
     stop_ingest.set()
     await ingest_task
@@ -267,9 +282,10 @@ async def _wait_ready(ready: asyncio.Event, task: asyncio.Task[None]) -> None:
         raise ServiceError("the ingest worker did not subscribe within 30 s: is the broker up?")
 
 
-async def _retrying(
-    query: Callable[[], Awaitable[tuple[int, float]]], timeout_s: float = 60.0
-) -> tuple[int, float]:
+_T = TypeVar("_T")
+
+
+async def _retrying(query: Callable[[], Awaitable[_T]], timeout_s: float = 60.0) -> _T:
     """Run a query, retrying while InfluxDB is unreachable (it may be restarting)."""
     deadline = time.monotonic() + timeout_s
     while True:
@@ -279,6 +295,15 @@ async def _retrying(
             if not exc.retryable or time.monotonic() > deadline:
                 raise
             await asyncio.sleep(0.5)
+
+
+async def _stored_median(influx: InfluxClient, athlete: str, run: str, field: str) -> float:
+    q = Select(MEASUREMENT_STEPS, Agg("median", field, alias="m")).where_tags(
+        {"athlete": athlete, "run": run}
+    )
+    series = await influx.query(str(q))
+    value = series[0]["values"][0][1] if series else None
+    return float("nan") if value is None else float(value)
 
 
 async def _stored_stats(influx: InfluxClient, athlete: str, run: str) -> tuple[int, float]:

@@ -83,7 +83,16 @@ def main(args: argparse.Namespace) -> int:
 
 def _print_summary(console: Console, report: DemoReport) -> None:
     table = Table(title=f"footpod demo, run {report.run} ({report.elapsed_s:.0f} s)")
-    for col in ("athlete", "steps sim.", "published", "stored", "GCT true (ms)", "GCT est. (ms)"):
+    columns = (
+        "athlete",
+        "steps sim.",
+        "published",
+        "stored",
+        "GCT true (ms)",
+        "GCT est. (ms)",
+        "AT force est. (BW)",
+    )
+    for col in columns:
         table.add_column(col, justify="right")
     for athlete, r in report.athletes.items():
         est = "-" if math.isnan(r.gct_ms_median_est) else f"{r.gct_ms_median_est:.1f}"
@@ -94,6 +103,7 @@ def _print_summary(console: Console, report: DemoReport) -> None:
             str(r.steps_stored),
             f"{r.gct_ms_median_true:.1f}",
             est,
+            "-" if math.isnan(r.at_force_est_bw_median) else f"{r.at_force_est_bw_median:.1f}",
         )
     console.print(table)
     counters = ", ".join(f"{k} {v}" for k, v in report.ingest.items())
