@@ -46,6 +46,7 @@ from sensor_service.errors import ConfigError, ServiceError
 __all__ = [
     "ACL_FILENAME",
     "CONF_FILENAME",
+    "DEFAULT_MAX_QUEUED_BYTES",
     "PASSWORD_FILENAME",
     "RESERVED_USERNAMES",
     "RUNNER_RULES",
@@ -67,6 +68,10 @@ ACL_FILENAME: Final = "acl"
 PASSWORD_FILENAME: Final = "passwd"  # noqa: S105 - a file name, not a password
 
 Access = Literal["read", "write", "readwrite", "deny"]
+
+#: Per-session bound on the QoS 1 messages the broker queues for an absent persistent
+#: subscriber (``max_queued_bytes``), in broker memory: 256 MiB.
+DEFAULT_MAX_QUEUED_BYTES: Final = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,16 +200,40 @@ def mosquitto_conf_text(
     data_dir: str = "/mosquitto/data",
     port: int = 1883,
     bind_address: str | None = None,
+    max_queued_bytes: int = DEFAULT_MAX_QUEUED_BYTES,
+    tls_port: int | None = None,
+    tls_bind_address: str | None = None,
+    require_certificate: bool = False,
     extra_lines: Sequence[str] = (),
 ) -> str:
-    """mosquitto.conf for Mosquitto 2.x: authenticated listener, ACL, persistence, TLS notes.
+    """mosquitto.conf for Mosquitto 2.x: authenticated listener, ACL, persistence, TLS.
 
     The defaults are the paths of the ``eclipse-mosquitto:2`` image (docker-compose mounts
     ``deploy/mosquitto`` on ``/mosquitto/config``).
+
+    Queued QoS 1 messages of a persistent session whose client is away (a stopped ingest
+    worker) are bounded by ``max_queued_bytes`` per session, not by Mosquitto's default of
+    1000 messages, beyond which it silently drops (see docs/delivery.md).
+
+    With ``tls_port`` the TLS listener is rendered active, reading ``certs/ca.crt``,
+    ``certs/server.crt`` and ``certs/server.key`` under ``config_dir`` (with
+    ``require_certificate`` a client certificate signed by that CA is demanded too);
+    without it the TLS lines are shipped commented out.
     """
     for value in (config_dir, data_dir, *extra_lines):
         if "\n" in value or "\r" in value:
             raise ConfigError(f"mosquitto.conf value {value!r} contains a newline")
+    if (
+        isinstance(max_queued_bytes, bool)
+        or not isinstance(max_queued_bytes, int)
+        or max_queued_bytes <= 0
+    ):
+        raise ConfigError(
+            f"max_queued_bytes must be a positive number of bytes, not {max_queued_bytes!r} "
+            "(0 would let one absent subscriber's queue grow until the broker runs out of memory)"
+        )
+    if tls_port is not None and not 0 < tls_port < 65536:
+        raise ConfigError(f"tls_port {tls_port!r} is not a TCP port")
     listener = f"listener {port}" + (f" {bind_address}" if bind_address else "")
     lines = [
         "# footpod Mosquitto 2.x configuration: rendered by sensor_service.security",
@@ -225,8 +254,12 @@ def mosquitto_conf_text(
         "persistence true",
         f"persistence_location {data_dir}/",
         "autosave_interval 30",
-        "# A stopped ingest worker must not lose steps: queue generously for persistent sessions.",
-        "max_queued_messages 1000000",
+        "# A stopped ingest worker must not lose steps. Mosquitto keeps at most",
+        "# max_queued_messages (default 1000) per session beyond those in flight and silently",
+        "# drops the rest, so count is unlimited (0) and the queue is bounded in bytes instead,",
+        "# per session, in broker memory (docs/delivery.md, deployment requirements).",
+        "max_queued_messages 0",
+        f"max_queued_bytes {max_queued_bytes}",
         "max_inflight_messages 100",
         "",
         "log_dest stdout",
@@ -243,14 +276,17 @@ def mosquitto_conf_text(
         "# require_certificate true additionally demands a client certificate signed by cafile;",
         "# with use_identity_as_username true the certificate CN becomes the username (so the",
         "# runner patterns of the ACL apply to it) and no password is needed.",
-        "#listener 8883",
-        f"#cafile {config_dir}/certs/ca.crt",
-        f"#certfile {config_dir}/certs/server.crt",
-        f"#keyfile {config_dir}/certs/server.key",
-        "#tls_version tlsv1.2",
-        "#require_certificate false",
-        "#use_identity_as_username false",
     ]
+    tls_lines = [
+        "listener " + str(tls_port or 8883) + (f" {tls_bind_address}" if tls_bind_address else ""),
+        f"cafile {config_dir}/certs/ca.crt",
+        f"certfile {config_dir}/certs/server.crt",
+        f"keyfile {config_dir}/certs/server.key",
+        "tls_version tlsv1.2",
+        f"require_certificate {'true' if require_certificate else 'false'}",
+        "use_identity_as_username false",
+    ]
+    lines += tls_lines if tls_port is not None else [f"#{line}" for line in tls_lines]
     if extra_lines:
         lines += ["", *extra_lines]
     return "\n".join(lines) + "\n"

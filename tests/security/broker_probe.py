@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from sensor_service.security import ACL_FILENAME
+from sensor_service.security import ACL_FILENAME, mosquitto_conf_text
 from sensor_service.services import MosquittoService
 
 REPO = Path(__file__).resolve().parents[2]
@@ -102,3 +104,31 @@ def v5_publish_codes(port: int, user: str, topics: list[str], payload: bytes = b
         client.disconnect()
         client.loop_stop()
     return [codes[mid] for mid in mids]
+
+
+class RenderedConfMosquitto(MosquittoService):
+    """Mosquitto started with mosquitto.conf as ``security.mosquitto_conf_text`` renders it.
+
+    ``conf_dir`` holds ``passwd``, ``acl`` (and ``certs/`` for TLS); ``conf`` are extra keyword
+    arguments of :func:`mosquitto_conf_text` (e.g. ``tls_port``).
+    """
+
+    def __init__(
+        self, *, conf_dir: Path, conf: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.conf_dir = conf_dir
+        self.conf = dict(conf or {})
+
+    def config_text(self) -> str:
+        extra = ["log_dest stderr"]
+        if os.geteuid() == 0:
+            extra.append("user root")  # as root, mosquitto would switch to user "mosquitto"
+        return mosquitto_conf_text(
+            config_dir=str(self.conf_dir),
+            data_dir=str(self.data_dir),
+            port=self.port,
+            bind_address=self.host,
+            extra_lines=extra,
+            **self.conf,
+        )

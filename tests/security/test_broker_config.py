@@ -11,7 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from security.broker_probe import NOT_AUTHORIZED, SHIPPED_DIR, SUCCESS, v5_connect_code
+from security.broker_probe import (
+    NOT_AUTHORIZED,
+    SHIPPED_DIR,
+    SUCCESS,
+    RenderedConfMosquitto,
+    v5_connect_code,
+)
 from sensor_service.commands import broker_config
 from sensor_service.errors import ConfigError, InvalidIdentifierError, ServiceError
 from sensor_service.security import (
@@ -27,7 +33,6 @@ from sensor_service.security import (
     service_acl_lines,
     validate_username,
 )
-from sensor_service.services import MosquittoService
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -168,33 +173,13 @@ def test_explicit_acl_adds_user_blocks(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- really run it
 
 
-class _RenderedConfMosquitto(MosquittoService):
-    """Mosquitto started with mosquitto.conf as ``footpod broker-config`` renders it."""
-
-    def __init__(self, *, conf_dir: Path, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.conf_dir = conf_dir
-
-    def config_text(self) -> str:
-        extra = ["log_dest stderr"]
-        if os.geteuid() == 0:
-            extra.append("user root")  # as root, mosquitto would switch to user "mosquitto"
-        return mosquitto_conf_text(
-            config_dir=str(self.conf_dir),
-            data_dir=str(self.data_dir),
-            port=self.port,
-            bind_address=self.host,
-            extra_lines=extra,
-        )
-
-
 @pytest.fixture
 def rendered_broker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
     monkeypatch.setenv("FOOTPOD_MQTT_PASSWORD_ANA", "ana-password-1")
     out = tmp_path / "conf"
     _run_cli("--out", str(out), "--athlete", "ana")
     try:
-        service = _RenderedConfMosquitto(conf_dir=out, directory=tmp_path / "run")
+        service = RenderedConfMosquitto(conf_dir=out, directory=tmp_path / "run")
     except ServiceError as exc:  # pragma: no cover - binary missing
         pytest.skip(str(exc))
     service.start()
