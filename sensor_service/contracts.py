@@ -189,6 +189,58 @@ def _count(value: object, key: str, where: str) -> int:
     return value
 
 
+def _header(
+    obj: object, where: str, topic_athlete: str, topic_pod: str | None = None
+) -> tuple[Mapping[str, Any], str, str | None]:
+    """Version, object shape, and athlete (and pod) equal to the topic's: every payload."""
+    if not isinstance(obj, Mapping):
+        raise PayloadError(f"{where}: payload must be a JSON object")
+    _check_version(obj, where)
+    athlete = _require(obj, "athlete", str, where)
+    pod = None if topic_pod is None else _require(obj, "pod", str, where)
+    if athlete != topic_athlete or pod != topic_pod:
+        who = athlete if topic_pod is None else f"athlete/pod {athlete!r}/{pod!r}"
+        raise PayloadError(f"{where}: {who} differ from the topic's")
+    return obj, athlete, pod
+
+
+def _run_id(obj: Mapping[str, Any], where: str) -> str:
+    run = _require(obj, "run", str, where)
+    try:
+        return validate_id("run", run)
+    except InvalidIdentifierError as exc:
+        raise PayloadError(f"{where}: {exc}") from exc
+
+
+def _typed_fields(
+    raw: Mapping[str, Any],
+    schema: Mapping[str, type],
+    where: str,
+    *,
+    skip: tuple[str, ...],
+    noun: str = "field",
+) -> dict[str, float | int | bool]:
+    """The fields of ``raw`` (but ``skip``), each checked against its type in ``schema``."""
+    fields: dict[str, float | int | bool] = {}
+    for key, value in raw.items():
+        if key in skip or value is None:
+            continue
+        typ = schema.get(key)
+        if typ is None:
+            raise PayloadError(f"{where}: unknown {noun} {key!r}")
+        if typ is bool:
+            if not isinstance(value, bool):
+                raise PayloadError(f"{where}: field {key!r} must be a boolean")
+            fields[key] = value
+        elif typ is int:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise PayloadError(f"{where}: field {key!r} must be an integer")
+            fields[key] = value
+        else:
+            fields[key] = _number(value, key, where)
+    return fields
+
+
 @dataclass(frozen=True, slots=True)
 class StepRecord:
     """One ground contact. ``ic_ns``/``to_ns`` are UTC epoch nanoseconds."""
@@ -231,52 +283,27 @@ def _parse_step(obj: object, where: str) -> StepRecord:
     to_ns = _require(obj, "to_ns", int, where)
     if not 0 < ic_ns < to_ns:
         raise PayloadError(f"{where}: need 0 < ic_ns < to_ns")
-    fields: dict[str, float | int | bool] = {}
     for key in _REQUIRED_STEP_FIELDS:
         if key not in obj:
             raise PayloadError(f"{where}: missing field {key!r}")
-    for key, value in obj.items():
-        if key in ("ic_ns", "to_ns") or value is None:
-            continue
-        typ = STEP_FIELDS.get(key)
-        if typ is None:
-            raise PayloadError(f"{where}: unknown step field {key!r}")
-        if typ is bool:
-            if not isinstance(value, bool):
-                raise PayloadError(f"{where}: field {key!r} must be a boolean")
-            fields[key] = value
-        elif typ is int:
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise PayloadError(f"{where}: field {key!r} must be an integer")
-            fields[key] = value
-        else:
-            fields[key] = _number(value, key, where)
+    fields = _typed_fields(obj, STEP_FIELDS, where, skip=("ic_ns", "to_ns"), noun="step field")
     return StepRecord(ic_ns=ic_ns, to_ns=to_ns, fields=fields)
 
 
 def parse_steps_batch(obj: object, *, topic_athlete: str, topic_pod: str) -> StepsBatch:
     """Validate a decoded JSON steps payload against the schema and the topic it came on."""
     where = "steps payload"
-    _check_version(obj, where)  # type: ignore[arg-type]
-    assert isinstance(obj, Mapping)
-    athlete = _require(obj, "athlete", str, where)
-    pod = _require(obj, "pod", str, where)
-    if athlete != topic_athlete or pod != topic_pod:
-        raise PayloadError(f"{where}: athlete/pod {athlete!r}/{pod!r} differ from the topic's")
+    obj, athlete, _ = _header(obj, where, topic_athlete, topic_pod)
     side = _require(obj, "side", str, where)
     if side not in SIDES:
         raise PayloadError(f"{where}: side must be one of {SIDES}")
     placement = _require(obj, "placement", str, where)
     if placement not in PLACEMENTS:
         raise PayloadError(f"{where}: placement must be one of {PLACEMENTS}")
-    run = _require(obj, "run", str, where)
-    try:
-        validate_id("run", run)
-    except InvalidIdentifierError as exc:
-        raise PayloadError(f"{where}: {exc}") from exc
+    run = _run_id(obj, where)
     raw_steps = _require(obj, "steps", list, where)
     steps = tuple(_parse_step(s, f"{where} step {i}") for i, s in enumerate(raw_steps))
-    return StepsBatch(athlete, pod, side, placement, run, steps)
+    return StepsBatch(athlete, topic_pod, side, placement, run, steps)
 
 
 POD_STATES: Final = ("connected", "reconnecting", "lost", "stopped")
@@ -319,12 +346,7 @@ class PodStatus:
 
 def parse_pod_status(obj: object, *, topic_athlete: str, topic_pod: str) -> PodStatus:
     where = "status payload"
-    _check_version(obj, where)  # type: ignore[arg-type]
-    assert isinstance(obj, Mapping)
-    athlete = _require(obj, "athlete", str, where)
-    pod = _require(obj, "pod", str, where)
-    if athlete != topic_athlete or pod != topic_pod:
-        raise PayloadError(f"{where}: athlete/pod {athlete!r}/{pod!r} differ from the topic's")
+    obj, athlete, _ = _header(obj, where, topic_athlete, topic_pod)
     state = _require(obj, "state", str, where)
     if state not in POD_STATES:
         raise PayloadError(f"{where}: state must be one of {POD_STATES}")
@@ -332,7 +354,7 @@ def parse_pod_status(obj: object, *, topic_athlete: str, topic_pod: str) -> PodS
     rssi = obj.get("rssi_dbm")
     return PodStatus(
         athlete=athlete,
-        pod=pod,
+        pod=topic_pod,
         state=state,
         ts_ns=_require(obj, "ts_ns", int, where),
         packets_received=_require(obj, "packets_received", int, where),
@@ -372,16 +394,8 @@ class RunEvent:
 
 def parse_run_event(obj: object, *, topic_athlete: str) -> RunEvent:
     where = "runs payload"
-    _check_version(obj, where)  # type: ignore[arg-type]
-    assert isinstance(obj, Mapping)
-    athlete = _require(obj, "athlete", str, where)
-    if athlete != topic_athlete:
-        raise PayloadError(f"{where}: athlete {athlete!r} differs from the topic's")
-    run = _require(obj, "run", str, where)
-    try:
-        validate_id("run", run)
-    except InvalidIdentifierError as exc:
-        raise PayloadError(f"{where}: {exc}") from exc
+    obj, athlete, _ = _header(obj, where, topic_athlete)
+    run = _run_id(obj, where)
     event = _require(obj, "event", str, where)
     if event not in ("start", "end"):
         raise PayloadError(f"{where}: event must be 'start' or 'end'")
@@ -392,7 +406,9 @@ def parse_run_event(obj: object, *, topic_athlete: str) -> RunEvent:
         event=event,
         ts_ns=_require(obj, "ts_ns", int, where),
         steps=_require(obj, "steps", int, where),
-        at_impulse_est_bw_s=None if impulse is None else _number(impulse, "at_impulse", where),
+        at_impulse_est_bw_s=None
+        if impulse is None
+        else _number(impulse, "at_impulse_est_bw_s", where),
     )
 
 
@@ -413,7 +429,7 @@ class RscBatch:
     athlete: str
     pod: str
     run: str
-    readings: tuple[tuple[int, dict[str, float | bool]], ...]  # (ts_ns, fields)
+    readings: tuple[tuple[int, dict[str, float | int | bool]], ...]  # (ts_ns, fields)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -427,17 +443,8 @@ class RscBatch:
 
 def parse_rsc_batch(obj: object, *, topic_athlete: str, topic_pod: str) -> RscBatch:
     where = "rsc payload"
-    _check_version(obj, where)  # type: ignore[arg-type]
-    assert isinstance(obj, Mapping)
-    athlete = _require(obj, "athlete", str, where)
-    pod = _require(obj, "pod", str, where)
-    if athlete != topic_athlete or pod != topic_pod:
-        raise PayloadError(f"{where}: athlete/pod {athlete!r}/{pod!r} differ from the topic's")
-    run = _require(obj, "run", str, where)
-    try:
-        validate_id("run", run)
-    except InvalidIdentifierError as exc:
-        raise PayloadError(f"{where}: {exc}") from exc
+    obj, athlete, _ = _header(obj, where, topic_athlete, topic_pod)
+    run = _run_id(obj, where)
     readings = []
     for i, raw in enumerate(_require(obj, "readings", list, where)):
         at = f"{where} reading {i}"
@@ -447,21 +454,8 @@ def parse_rsc_batch(obj: object, *, topic_athlete: str, topic_pod: str) -> RscBa
         for key in ("speed_m_s", "cadence_spm"):
             if key not in raw:
                 raise PayloadError(f"{at}: missing field {key!r}")
-        fields: dict[str, float | bool] = {}
-        for key, value in raw.items():
-            if key == "ts_ns" or value is None:
-                continue
-            typ = RSC_FIELDS.get(key)
-            if typ is None:
-                raise PayloadError(f"{at}: unknown field {key!r}")
-            if typ is bool:
-                if not isinstance(value, bool):
-                    raise PayloadError(f"{at}: field {key!r} must be a boolean")
-                fields[key] = value
-            else:
-                fields[key] = _number(value, key, at)
-        readings.append((ts_ns, fields))
-    return RscBatch(athlete, pod, run, tuple(readings))
+        readings.append((ts_ns, _typed_fields(raw, RSC_FIELDS, at, skip=("ts_ns",))))
+    return RscBatch(athlete, topic_pod, run, tuple(readings))
 
 
 # --------------------------------------------------------------------------- InfluxDB schema
