@@ -13,8 +13,15 @@ four-state machine: WAIT → SWING → IC_WAIT → CONTACT → (SWING ...).
   segment on the medio-lateral gyro). A swing is ``g < -swing_gyr_deg_s`` held for
   ``min_swing_ms``. Nothing is a step unless a swing precedes it, so standing still at the start
   or end of a run never yields a step.
-* **Landing jerk.** ``|acc[k] − acc[k−L]| + w·|gyr[k] − gyr[k−L]|`` with a lag ``L`` of about
-  ``jerk_lag_ms`` (5 ms), so that smooth changes weigh the same at 100 Hz and at 833 Hz.
+* **Landing jerk.** The second difference over a lag ``L`` of about ``jerk_lag_ms`` (5 ms),
+  ``|acc[k] − 2·acc[k−L] + acc[k−2L]| + w·|gyr[k] − 2·gyr[k−L] + gyr[k−2L]|``: a change of
+  *slope*, so that smooth changes weigh the same at 100 Hz and at 833 Hz. A first difference
+  (slope) was used before; it also responds to the foot's smooth deceleration in late swing
+  (|acc| falling by ~5 g over the last 50 ms before touchdown), which walked the IC onset back
+  by 10–35 ms on weak (midfoot) landings. The second difference of a smooth trend is ~1 m/s²,
+  that of the impact (a ~45 Hz transient) tens of m/s²: the impact is the first abrupt change
+  of the acceleration, the "jerk" IC features of Falbriard et al. 2018 without their
+  differentiation noise (a lag of several samples).
 * **Initial contact (IC).** After the swing ends (``g`` back above the threshold) the kernel
   looks for the landing in a window from ``ic_before_swing_end_ms`` before the swing end until
   the foot is still (gyro norm small and ``|acc|`` ≈ 1 g, the foot-flat / zero-velocity phase) or
@@ -298,14 +305,16 @@ def process_block(
             reset_on_gap(st_i, 1)  # a NaN / inf sample is a lost sample
             continue
         jerk = 0.0
-        if st_i[_HAVE_PREV] >= kp.jerk_lag_n:
+        if st_i[_HAVE_PREV] >= 2 * kp.jerk_lag_n:
+            # second difference over the lag: x[k] - 2 x[k-L] + x[k-2L]
             old = (n - kp.jerk_lag_n) & mask
-            d0 = ax - ring[old, _R_AX]
-            d1 = ay - ring[old, _R_AX + 1]
-            d2 = az - ring[old, _R_AX + 2]
-            e0 = gx - ring[old, _R_GX]
-            e1 = gy - ring[old, _R_G]
-            e2 = gz - ring[old, _R_GZ]
+            old2 = (n - 2 * kp.jerk_lag_n) & mask
+            d0 = ax - 2.0 * ring[old, _R_AX] + ring[old2, _R_AX]
+            d1 = ay - 2.0 * ring[old, _R_AX + 1] + ring[old2, _R_AX + 1]
+            d2 = az - 2.0 * ring[old, _R_AX + 2] + ring[old2, _R_AX + 2]
+            e0 = gx - 2.0 * ring[old, _R_GX] + ring[old2, _R_GX]
+            e1 = gy - 2.0 * ring[old, _R_G] + ring[old2, _R_G]
+            e2 = gz - 2.0 * ring[old, _R_GZ] + ring[old2, _R_GZ]
             jerk = math.sqrt(d0 * d0 + d1 * d1 + d2 * d2) + kp.impact_gyr_weight * math.sqrt(
                 e0 * e0 + e1 * e1 + e2 * e2
             )

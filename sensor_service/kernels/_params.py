@@ -58,13 +58,17 @@ class EventParams(NamedTuple):
     #: Peak |acc| of the landing is taken over this long from the impact onset.
     impact_peak_ms: float = 30.0
     #: The landing shows as a sudden change of the acc vector and of the gyro vector (impact, foot
-    #: slap or heel drop). Per sample: |Δacc| + ``impact_gyr_weight`` · |Δgyr| (m/s² per deg/s).
+    #: slap or heel drop). Per sample: |Δ²acc| + ``impact_gyr_weight`` · |Δ²gyr| (m/s² per deg/s),
+    #: second differences over ``jerk_lag_ms`` (a change of slope; see ``_event_kernel``).
     impact_gyr_weight: float = 0.2
     #: ... with the changes taken over this lag (at least one sample).
     jerk_lag_ms: float = 5.0
     #: The landing is the first change in the IC window that reaches this fraction of the largest
-    #: change there (later, larger changes, e.g. the end of the foot slap, are not the contact) ...
-    impact_rise_frac: float = 0.5
+    #: change there (later, larger changes, e.g. the end of the foot slap, are not the contact).
+    #: 0.35, not 0.5: the first lobe of a ringing impact can be smaller than a later one, and a
+    #: later lobe would put IC 5–9 ms late (tuned on the "realistic touchdown" sim, report
+    #: seeds 107–205) ...
+    impact_rise_frac: float = 0.35
     #: ... and this many times the median change in the window (sensor noise must not pass).
     impact_noise_factor: float = 3.0
     #: ... and it starts where, walking back, the change falls below this fraction of it: that is
@@ -118,7 +122,7 @@ def ring_length(params: EventParams, sampling_rate_hz: float) -> int:
     need_ms = max(
         params.max_gct_ms + params.min_swing_ms,  # TO search and clip scan back to IC
         params.ic_before_swing_end_ms + params.ic_after_swing_end_max_ms,  # IC window
-        params.jerk_lag_ms,
+        2.0 * params.jerk_lag_ms,  # second difference
     )
     need = _n(need_ms, sampling_rate_hz) + 16  # + rounding of each window to samples
     return 1 << max(6, math.ceil(math.log2(need)))

@@ -74,13 +74,14 @@ def _detect(
     g = gyr[:, 1]
     a = np.sqrt(acc[:, 0] * acc[:, 0] + acc[:, 1] * acc[:, 1] + acc[:, 2] * acc[:, 2])
     w = np.sqrt(gyr[:, 0] * gyr[:, 0] + gyr[:, 1] * gyr[:, 1] + gyr[:, 2] * gyr[:, 2])
-    # Landing "jerk": change of the acc vector plus weighted change of the gyro vector over a lag
+    # Landing "jerk": second difference of the acc vector over a lag L (x[k] − 2x[k−L] + x[k−2L],
+    # blind to the smooth late-swing deceleration) plus the weighted one of the gyro vector
     lag = kp.jerk_lag_n
     jerk = np.zeros(n_total)
-    if n_total > lag:
-        da = acc[lag:] - acc[:-lag]
-        dw = gyr[lag:] - gyr[:-lag]
-        jerk[lag:] = np.sqrt(
+    if n_total > 2 * lag:
+        da = acc[2 * lag :] - 2.0 * acc[lag:-lag] + acc[: -2 * lag]
+        dw = gyr[2 * lag :] - 2.0 * gyr[lag:-lag] + gyr[: -2 * lag]
+        jerk[2 * lag :] = np.sqrt(
             da[:, 0] * da[:, 0] + da[:, 1] * da[:, 1] + da[:, 2] * da[:, 2]
         ) + kp.impact_gyr_weight * np.sqrt(
             dw[:, 0] * dw[:, 0] + dw[:, 1] * dw[:, 1] + dw[:, 2] * dw[:, 2]
