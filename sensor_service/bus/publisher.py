@@ -248,11 +248,8 @@ class MqttPublisher:
         while not self._closing:
             try:
                 async with aiomqtt.Client(
-                    self._target.hostname,
-                    self._target.port,
+                    **self._target.client_kwargs(),  # host, port, credentials, TLS
                     identifier=self._client_id,
-                    username=self._target.username,
-                    password=self._target.password,
                     will=self._will,
                     protocol=aiomqtt.ProtocolVersion.V5,
                     clean_start=False,
