@@ -148,7 +148,48 @@ def unpack_params(p: np.ndarray) -> KernelParams:
         int(p[18]),
         int(p[19]),
         p[20],
+        int(p[21]),
+        int(p[22]),
     )
+
+
+@njit(cache=True)
+def _peak_offset(ring: np.ndarray, k: int, h: int, mask: int) -> float:
+    """Vertex offset from ``k`` of the least-squares parabola through ring column _R_G over
+    ``k − h … k + h`` (h = 1: the parabola through three samples), within ±max(0.5, h/2)."""
+    m2 = h * (h + 1) / 3.0  # mean of j²
+    s1 = 0.0
+    s2 = 0.0
+    d1 = 0.0
+    d2 = 0.0
+    for j in range(-h, h + 1):
+        y = ring[(k + j) & mask, _R_G]
+        q = j * j - m2
+        s1 += j * y
+        s2 += q * y
+        d1 += j * j
+        d2 += q * q
+    b = s1 / d1
+    c = s2 / d2
+    if c >= 0.0:
+        return 0.0
+    lim = max(0.5, 0.5 * h)
+    return min(lim, max(-lim, -b / (2.0 * c)))
+
+
+@njit(cache=True)
+def _onset_time(ring: np.ndarray, last_pre: int, n: int, kp: KernelParams) -> float:
+    """Sub-sample IC: the rising edge of the landing jerk extrapolated back to the pre-impact
+    level (a line through the first two steep samples), within the interval where it starts."""
+    mask = kp.ring_mask
+    ic = last_pre + kp.onset_offset
+    if kp.onset_extrapolate and last_pre + 2 <= n:
+        j0 = ring[last_pre & mask, _R_JERK]
+        j1 = ring[(last_pre + 1) & mask, _R_JERK]
+        j2 = ring[(last_pre + 2) & mask, _R_JERK]
+        if j2 > j1 > j0:
+            ic = last_pre + 1.0 - min(1.0, (j1 - j0) / (j2 - j1))
+    return ic
 
 
 @njit(cache=True)
@@ -184,7 +225,7 @@ def _find_ic(
             k_pk = k
     if peak < kp.impact_min_m_s2:
         return False
-    ic = last_pre + kp.onset_offset
+    ic = _onset_time(ring, last_pre, n, kp)
     st_f[_LR] = np.nan
     if k_pk > ic:
         st_f[_LR] = (peak - ring[last_pre & mask, _R_A]) / G0_M_S2 / ((k_pk - ic) * kp.dt_s)
@@ -235,13 +276,7 @@ def _emit(
             k = j
     if k == lo:
         return False
-    y0 = ring[(k - 1) & mask, _R_G]
-    y2 = ring[(k + 1) & mask, _R_G]
-    denom = y0 - 2.0 * best + y2
-    delta = 0.0
-    if denom < 0.0:
-        delta = min(0.5, max(-0.5, 0.5 * (y0 - y2) / denom))
-    to = k + delta
+    to = k + _peak_offset(ring, k, kp.to_fit_n, mask)
     clipped = 0.0
     for j in range(ic_i, min(math.ceil(to), n) + 1):
         if ring[j & mask, _R_CLIP] != 0.0:

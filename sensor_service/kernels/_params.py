@@ -85,6 +85,16 @@ class EventParams(NamedTuple):
     max_ref_age_ms: float = 3000.0
     #: A sample counts as saturated when one acc axis reaches this fraction of the clip limit.
     clip_frac: float = 0.999
+    #: TO is the vertex of a least-squares parabola through the pitch velocity within this
+    #: half-width of its largest sample (at least one sample: the 3-point parabola). With gyro
+    #: noise σ the 3-point vertex of a peak of curvature c moves by ~√(2σ/c): ±7 ms for 8 deg/s
+    #: on a 600 deg/s push-off peak; a fit over ±``to_fit_ms`` averages it down. Wider fits
+    #: bias TO early (the push-off peak is asymmetric): 10 ms moved walking TO by +1.5 ms.
+    to_fit_ms: float = 5.0
+    #: 1: IC is placed where the rising edge of the landing jerk, extrapolated linearly from
+    #: its first two steep samples, meets the pre-impact level (sub-sample onset; matters at
+    #: ~100 Hz where a sample is 10 ms). 0: ``onset_offset_samples`` after the last quiet sample.
+    onset_extrapolate: float = 1.0
 
 
 class KernelParams(NamedTuple):
@@ -111,6 +121,8 @@ class KernelParams(NamedTuple):
     ring_mask: int
     jerk_lag_n: int
     impact_noise_factor: float
+    to_fit_n: int
+    onset_extrapolate: int
 
 
 def _n(ms: float, fs: float) -> int:
@@ -164,6 +176,9 @@ def compile_params(
         ring_mask=ring_length(params, fs) - 1,
         jerk_lag_n=max(1, _n(params.jerk_lag_ms, fs)),
         impact_noise_factor=float(params.impact_noise_factor),
+        # the fit reads h samples past the peak: at most the confirmed swing (min_swing_n − 1)
+        to_fit_n=max(1, min(_n(params.to_fit_ms, fs), max(2, _n(params.min_swing_ms, fs)) - 1)),
+        onset_extrapolate=int(params.onset_extrapolate != 0.0),
     )
     if kp.ring_mask + 1 > 1 << 22:
         raise ConfigError("EventParams windows are too long for the sampling rate (ring > 4M)")

@@ -66,6 +66,23 @@ def _parabolic_peak(y: NDArray[np.float64], k: int) -> float:
     return min(0.5, max(-0.5, 0.5 * (y0 - y2) / denom))
 
 
+def _fit_peak(y: NDArray[np.float64], k: int, h: int) -> float:
+    """Vertex offset from ``k`` of the least-squares parabola through ``y[k-h : k+h+1]``."""
+    m2 = h * (h + 1) / 3.0
+    s1 = s2 = d1 = d2 = 0.0
+    for j in range(-h, h + 1):  # the same sums, in the same order, as the kernel
+        q = j * j - m2
+        s1 += j * y[k + j]
+        s2 += q * y[k + j]
+        d1 += j * j
+        d2 += q * q
+    b, c = s1 / d1, s2 / d2
+    if c >= 0.0:
+        return 0.0
+    lim = max(0.5, 0.5 * h)
+    return min(lim, max(-lim, -b / (2.0 * c)))
+
+
 def _detect(
     acc: NDArray[np.float64], gyr: NDArray[np.float64], kp: KernelParams
 ) -> NDArray[np.float64]:
@@ -114,7 +131,7 @@ def _detect(
             lo, hi = int(ic_i) + kp.min_gct_n, s
             k = lo + int(np.argmax(g[lo : hi + 1]))
             if k > lo:  # a push-off peak at the range start: contact shorter than min_gct
-                to = k + _parabolic_peak(g, k)
+                to = k + _fit_peak(g, k, kp.to_fit_n)
                 clipped = bool(np.any(clip[int(ic_i) : min(math.ceil(to), n_c) + 1]))
                 gct_ms = (to - ic) * 1000.0 * dt
                 rows.append([ic, to, gct_ms, stride_ms, peak_g, fsa, float(clipped), lr])
@@ -153,6 +170,10 @@ def _detect(
             cursor = n_conf + 1
             continue
         ic = k + kp.onset_offset
+        if kp.onset_extrapolate and k + 2 <= n_conf:
+            j0, j1, j2 = jerk[k], jerk[k + 1], jerk[k + 2]
+            if j2 > j1 > j0:  # rising edge extrapolated back to the pre-impact level
+                ic = k + 1.0 - min(1.0, (j1 - j0) / (j2 - j1))
         ic_i = math.floor(ic)
         peak_g = peak / G0_M_S2
         k_pk = k + int(np.argmax(seg))

@@ -78,6 +78,8 @@ def test_reference_odd_params_and_noise(seed: int) -> None:
     lag=st.floats(0.0, 30.0),
     min_gct=st.floats(20.0, 200.0),
     max_gct=st.floats(210.0, 2500.0),
+    to_fit=st.floats(0.0, 40.0),
+    extrapolate=st.sampled_from([0.0, 1.0]),
 )
 def test_reference_fuzzed_params(
     strike: str,
@@ -93,6 +95,8 @@ def test_reference_fuzzed_params(
     lag: float,
     min_gct: float,
     max_gct: float,
+    to_fit: float,
+    extrapolate: float,
 ) -> None:
     acc, gyr, _ = sim_run(strike, sampling_rate_hz=fs, duration_s=6.0, noise_scale=3.0)
     params = EventParams(
@@ -107,6 +111,8 @@ def test_reference_fuzzed_params(
         jerk_lag_ms=lag,
         min_gct_ms=min_gct,
         max_gct_ms=max_gct,
+        to_fit_ms=to_fit,
+        onset_extrapolate=extrapolate,
     )
     kw = {"sampling_rate_hz": fs, "params": params, "clip_limit_m_s2": 8.0 * G_M_S2}
     assert_same_steps(detect_steps(acc, gyr, **kw), reference_detect_steps(acc, gyr, **kw))  # type: ignore[arg-type]
