@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+import struct
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -19,7 +20,11 @@ from sensor_service.errors import InvalidIdentifierError, PayloadError
 __all__ = [
     "FIELD_TYPES",
     "ID_PATTERN",
+    "IMU_FIELDS",
+    "IMU_FORMAT_VERSION",
+    "IMU_MAGIC",
     "INGESTED_KINDS",
+    "MEASUREMENT_IMU",
     "MEASUREMENT_POD_STATUS",
     "MEASUREMENT_RSC",
     "MEASUREMENT_RUNS",
@@ -32,19 +37,26 @@ __all__ = [
     "STEP_TAGS",
     "SUPPORTED_VERSIONS",
     "TOPIC_ROOT",
+    "ImuBatch",
     "Placement",
     "PodStatus",
     "Point",
     "RscBatch",
     "RunEvent",
+    "Series",
     "Side",
     "StepRecord",
     "StepsBatch",
+    "decode_imu_batch",
+    "encode_imu_batch",
+    "imu_to_series",
     "message_to_points",
+    "message_to_series",
     "parse_pod_status",
     "parse_rsc_batch",
     "parse_run_event",
     "parse_steps_batch",
+    "parse_steps_series",
     "parse_topic",
     "rsc_to_points",
     "topic",
@@ -526,10 +538,262 @@ def run_event_to_point(event: RunEvent) -> Point:
     )
 
 
+# --------------------------------------------------------------------------- series (hot path)
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """Points of one series (same measurement and tags), without a :class:`Point` per point.
+
+    ``rows`` are ``(ts_ns, fields)``; keys of ``fields`` listed in ``skip`` are not fields
+    (a steps row is the validated step object itself, whose ``ic_ns``/``to_ns`` are skipped).
+    """
+
+    measurement: str
+    tags: dict[str, str]
+    rows: Sequence[tuple[int, Mapping[str, Any]]]
+    skip: frozenset[str] = frozenset()
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def points(self) -> list[Point]:
+        skip = self.skip
+        return [
+            Point(
+                self.measurement,
+                self.tags,
+                {k: v for k, v in fields.items() if k not in skip},
+                ts_ns,
+            )
+            for ts_ns, fields in self.rows
+        ]
+
+
+#: A step is taken as it is (the fast path of :func:`parse_steps_series`) when every value
+#: already has exactly the type the strict parser would give it (``int`` timestamps and
+#: integer fields, ``bool``, finite ``float``), no key is unknown and nothing is ``None``:
+#: then :func:`_parse_step` would accept it and return the same fields. Anything else is
+#: decided by :func:`_parse_step` itself (so the same errors, with the same messages).
+_EXACT_STEP_TYPES: Final[dict[str, type]] = {"ic_ns": int, "to_ns": int, **STEP_FIELDS}
+_STEP_TIMESTAMPS: Final = frozenset({"ic_ns", "to_ns"})
+
+
+def parse_steps_series(obj: object, *, topic_athlete: str, topic_pod: str) -> Series:
+    """:func:`parse_steps_batch` then :func:`steps_to_points`, for the ingest's hot path.
+
+    Same rules, same errors, same points (``tests/bus/test_steps_fast_path.py`` checks all
+    three on generated payloads); no :class:`StepRecord` or :class:`Point` per step. The
+    header goes through :func:`parse_steps_batch` itself (with no steps).
+    """
+    if not isinstance(obj, Mapping):
+        parse_steps_batch(obj, topic_athlete=topic_athlete, topic_pod=topic_pod)  # raises
+        raise PayloadError("steps payload: payload must be a JSON object")  # pragma: no cover
+    head = parse_steps_batch({**obj, "steps": []}, topic_athlete=topic_athlete, topic_pod=topic_pod)
+    where = "steps payload"
+    raw_steps = _require(obj, "steps", list, where)
+    tags = {
+        "athlete": head.athlete,
+        "pod": head.pod,
+        "side": head.side,
+        "placement": head.placement,
+        "run": head.run,
+    }
+    rows: list[tuple[int, Mapping[str, Any]]] = []
+    append = rows.append
+    exact = _EXACT_STEP_TYPES
+    isfinite = math.isfinite
+    for i, step in enumerate(raw_steps):
+        if type(step) is dict and "gct_ms" in step and "step_index" in step:
+            ic_ns = step.get("ic_ns")
+            to_ns = step.get("to_ns")
+            if type(ic_ns) is int and type(to_ns) is int and 0 < ic_ns < to_ns:
+                for key, value in step.items():
+                    typ = type(value)
+                    if exact.get(key) is not typ or (typ is float and not isfinite(value)):
+                        break
+                else:
+                    append((ic_ns, step))
+                    continue
+        record = _parse_step(step, f"{where} step {i}")
+        append((record.ic_ns, record.fields))
+    return Series(MEASUREMENT_STEPS, tags, rows, _STEP_TIMESTAMPS)
+
+
+# --------------------------------------------------------------------------- raw IMU (binary)
+
+MEASUREMENT_IMU: Final = "imu"
+#: Fields of the ``imu`` measurement, in payload order (foot frame, SI / deg/s).
+IMU_FIELDS: Final = ("ax_m_s2", "ay_m_s2", "az_m_s2", "gx_deg_s", "gy_deg_s", "gz_deg_s")
+#: ``footpod/v1/{athlete}/{pod}/imu`` payloads are binary (docs/research.md, and
+#: docs/benchmarks.md ``## Raw IMU encoding`` for why): they start with these 4 bytes and a
+#: format version byte of their own.
+IMU_MAGIC: Final = b"FPIM"
+IMU_FORMAT_VERSION: Final = 1
+IMU_MAX_SAMPLES: Final = 4096
+#: magic, version, flags, n samples, t0_ns, period_ns, acc scale, gyr scale, 3 id lengths.
+_IMU_HEAD: Final = struct.Struct("<4sBBHqdffBBB")
+_IMU_HAS_GYRO: Final = 0x01
+_INT16_MAX: Final = 32767
+
+
+@dataclass(frozen=True, slots=True)
+class ImuBatch:
+    """Payload of ``footpod/v1/{athlete}/{pod}/imu``: raw samples, quantised to int16.
+
+    Sample ``i`` is at ``t0_ns + round(i * period_ns)`` (pod clock mapped to UTC when
+    published, so every copy of a message maps to the same timestamps) and its values are
+    ``counts * scale``: ``acc_scale`` m/s² and ``gyr_scale`` deg/s per count. ``counts`` is
+    sample-major: ``ax ay az [gx gy gz]`` per sample (gyro only when ``has_gyro``).
+    """
+
+    athlete: str
+    pod: str
+    run: str
+    t0_ns: int
+    period_ns: float
+    acc_scale: float
+    gyr_scale: float
+    has_gyro: bool
+    counts: tuple[int, ...]
+
+    @property
+    def channels(self) -> int:
+        return 6 if self.has_gyro else 3
+
+    @property
+    def n_samples(self) -> int:
+        return len(self.counts) // self.channels
+
+    def timestamps(self) -> list[int]:
+        t0, period = self.t0_ns, self.period_ns
+        return [t0 + round(i * period) for i in range(self.n_samples)]
+
+    def samples(self) -> list[dict[str, float]]:
+        """The values as stored: one ``{field: value}`` per sample."""
+        k = self.channels
+        scales = (self.acc_scale,) * 3 + (self.gyr_scale,) * (k - 3)
+        names = IMU_FIELDS[:k]
+        c = self.counts
+        return [{names[j]: c[i + j] * scales[j] for j in range(k)} for i in range(0, len(c), k)]
+
+
+def encode_imu_batch(batch: ImuBatch) -> bytes:
+    """The binary payload of an :class:`ImuBatch` (little endian; see :data:`_IMU_HEAD`)."""
+    ids = [validate_id("athlete", batch.athlete), validate_id("pod", batch.pod)]
+    ids.append(validate_id("run", batch.run))
+    raw = [i.encode() for i in ids]
+    n = batch.n_samples
+    if len(batch.counts) != n * batch.channels or not 0 < n <= IMU_MAX_SAMPLES:
+        raise ValueError(f"imu batch: need 1..{IMU_MAX_SAMPLES} whole samples")
+    head = _IMU_HEAD.pack(
+        IMU_MAGIC,
+        IMU_FORMAT_VERSION,
+        _IMU_HAS_GYRO if batch.has_gyro else 0,
+        n,
+        batch.t0_ns,
+        batch.period_ns,
+        batch.acc_scale,
+        batch.gyr_scale,
+        *(len(r) for r in raw),
+    )
+    return head + b"".join(raw) + struct.pack(f"<{len(batch.counts)}h", *batch.counts)
+
+
+def decode_imu_batch(payload: bytes, *, topic_athlete: str, topic_pod: str) -> ImuBatch:
+    """Validate a binary imu payload against its format and the topic it came on."""
+    where = "imu payload"
+    if len(payload) < _IMU_HEAD.size or payload[:4] != IMU_MAGIC:
+        raise PayloadError(f"{where}: not a footpod imu payload (magic {IMU_MAGIC!r})")
+    _, version, flags, n, t0_ns, period_ns, acc_scale, gyr_scale, la, lp, lr = (
+        _IMU_HEAD.unpack_from(payload)
+    )
+    if version != IMU_FORMAT_VERSION:
+        raise PayloadError(
+            f"{where}: format version {version} unsupported, expected {IMU_FORMAT_VERSION}"
+        )
+    if flags & ~_IMU_HAS_GYRO:
+        raise PayloadError(f"{where}: unknown flags 0x{flags:02x}")
+    channels = 6 if flags & _IMU_HAS_GYRO else 3
+    start = _IMU_HEAD.size
+    end = start + la + lp + lr
+    if not 0 < n <= IMU_MAX_SAMPLES:
+        raise PayloadError(f"{where}: {n} samples; expected 1..{IMU_MAX_SAMPLES}")
+    if len(payload) != end + 2 * channels * n:
+        raise PayloadError(
+            f"{where}: {len(payload)} bytes; {n} samples of {channels} channels need "
+            f"{end + 2 * channels * n}"
+        )
+    try:
+        athlete = payload[start : start + la].decode("ascii")
+        pod = payload[start + la : start + la + lp].decode("ascii")
+        run = validate_id("run", payload[start + la + lp : end].decode("ascii"))
+    except (UnicodeDecodeError, InvalidIdentifierError) as exc:
+        raise PayloadError(f"{where}: {exc}") from exc
+    if athlete != topic_athlete or pod != topic_pod:
+        raise PayloadError(f"{where}: athlete/pod {athlete!r}/{pod!r} differ from the topic's")
+    if not (math.isfinite(period_ns) and period_ns >= 1000.0):
+        raise PayloadError(f"{where}: period_ns must be finite and >= 1000")
+    for name, scale in (("acc_scale", acc_scale), ("gyr_scale", gyr_scale)):
+        if not (math.isfinite(scale) and scale > 0.0):
+            raise PayloadError(f"{where}: {name} must be finite and > 0")
+    last_ns = t0_ns + round((n - 1) * period_ns)
+    if not t0_ns > 0 or last_ns > 9_223_372_036_854_775_806:
+        raise PayloadError(f"{where}: timestamps outside InfluxDB's time range")
+    counts = struct.unpack_from(f"<{channels * n}h", payload, end)
+    if -_INT16_MAX - 1 in counts:
+        raise PayloadError(f"{where}: count -32768 is reserved; use -32767..32767")
+    return ImuBatch(
+        athlete,
+        pod,
+        run,
+        t0_ns,
+        period_ns,
+        acc_scale,
+        gyr_scale,
+        bool(flags & _IMU_HAS_GYRO),
+        counts,
+    )
+
+
+def imu_to_series(batch: ImuBatch) -> Series:
+    """``imu`` points: tags athlete/pod/run, one point per sample at its pod-clock time."""
+    tags = {"athlete": batch.athlete, "pod": batch.pod, "run": batch.run}
+    return Series(
+        MEASUREMENT_IMU, tags, list(zip(batch.timestamps(), batch.samples(), strict=True))
+    )
+
+
 # --------------------------------------------------------------------------- message → points
 
-#: Topic kinds the ingest stores, and the parser + mapper of each.
-INGESTED_KINDS: Final = ("steps", "status", "runs", "rsc")
+#: Topic kinds the ingest stores. All are JSON but ``imu`` (binary, see :class:`ImuBatch`).
+INGESTED_KINDS: Final = ("steps", "status", "runs", "rsc", "imu")
+
+
+def message_to_series(topic_name: str, payload: bytes) -> list[Series]:
+    """Validate one MQTT message against topic and schema; map it to InfluxDB series.
+
+    Raises :class:`PayloadError` (with the reason) for anything that does not fit.
+    """
+    athlete, pod, kind = parse_topic(topic_name)
+    if kind == "imu" and pod is not None:
+        return [imu_to_series(decode_imu_batch(payload, topic_athlete=athlete, topic_pod=pod))]
+    try:
+        obj = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PayloadError(f"payload is not JSON: {exc}") from exc
+    if kind == "steps" and pod is not None:
+        return [parse_steps_series(obj, topic_athlete=athlete, topic_pod=pod)]
+    points: list[Point]
+    if kind == "status" and pod is not None:
+        points = [status_to_point(parse_pod_status(obj, topic_athlete=athlete, topic_pod=pod))]
+    elif kind == "runs":
+        points = [run_event_to_point(parse_run_event(obj, topic_athlete=athlete))]
+    elif kind == "rsc" and pod is not None:
+        points = rsc_to_points(parse_rsc_batch(obj, topic_athlete=athlete, topic_pod=pod))
+    else:
+        raise PayloadError(f"topic kind {kind!r} is not ingested")
+    return [Series(p.measurement, p.tags, [(p.ts_ns, p.fields)]) for p in points]
 
 
 def message_to_points(topic_name: str, payload: bytes) -> list[Point]:
@@ -537,17 +801,4 @@ def message_to_points(topic_name: str, payload: bytes) -> list[Point]:
 
     Raises :class:`PayloadError` (with the reason) for anything that does not fit.
     """
-    athlete, pod, kind = parse_topic(topic_name)
-    try:
-        obj = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PayloadError(f"payload is not JSON: {exc}") from exc
-    if kind == "steps" and pod is not None:
-        return steps_to_points(parse_steps_batch(obj, topic_athlete=athlete, topic_pod=pod))
-    if kind == "status" and pod is not None:
-        return [status_to_point(parse_pod_status(obj, topic_athlete=athlete, topic_pod=pod))]
-    if kind == "runs":
-        return [run_event_to_point(parse_run_event(obj, topic_athlete=athlete))]
-    if kind == "rsc" and pod is not None:
-        return rsc_to_points(parse_rsc_batch(obj, topic_athlete=athlete, topic_pod=pod))
-    raise PayloadError(f"topic kind {kind!r} is not ingested")
+    return [point for s in message_to_series(topic_name, payload) for point in s.points()]

@@ -4,17 +4,20 @@ A steps message holds many points of one series (same measurement and tags) with
 field keys, so the series key and the escaped field keys are encoded once and cached (through
 the store's own escaping and checks, so the rules stay in one place); values take a fast path
 by exact type and fall back to the store's ``encode_field_value`` for anything unusual (which
-also raises its errors). ``tests/bus/test_encode.py`` checks the output equals
-``encode_points`` on hostile inputs.
+also raises its errors). :meth:`LineEncoder.encode_series` encodes a
+:class:`~sensor_service.contracts.Series` straight from its rows (the validated payload
+objects), without a ``Point`` per point; a row the fast path cannot take is encoded by the
+store's ``encode_point`` (which raises the store's error). ``tests/bus/test_encode.py`` checks
+both outputs equal ``encode_points`` on hostile inputs.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
-from typing import Final
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
 
-from sensor_service.contracts import Point
+from sensor_service.contracts import Point, Series
 from sensor_service.store.line_protocol import (
     MAX_TIMESTAMP_NS,
     MIN_TIMESTAMP_NS,
@@ -39,12 +42,15 @@ class LineEncoder:
         self._keys: dict[str, str] = {}
 
     def _series_key(self, point: Point) -> str:
-        ident = (point.measurement, tuple(sorted(point.tags.items())))
+        return self._series_prefix(point.measurement, point.tags)
+
+    def _series_prefix(self, measurement: str, tags: dict[str, str]) -> str:
+        ident = (measurement, tuple(sorted(tags.items())))
         key = self._series.get(ident)
         if key is None:
             # The store's encoder builds (and checks) the measurement and tags: take its
             # prefix, up to the first unescaped space, from a one-field probe point.
-            probe = encode_point(Point(point.measurement, point.tags, {"x": 1}, 0))
+            probe = encode_point(Point(measurement, tags, {"x": 1}, 0))
             key = probe[: -len(" x=1i 0")]
             if len(self._series) >= _CACHE_MAX:
                 self._series.clear()
@@ -98,3 +104,50 @@ class LineEncoder:
         if type(ts) is not int or not MIN_TIMESTAMP_NS <= ts <= MAX_TIMESTAMP_NS:
             return encode_point(point) + "\n"  # the store's encoder raises the right error
         return f"{series} {','.join(fields)} {ts}\n"
+
+    def encode_series(self, series: Iterable[Series]) -> bytes:
+        """Encode series row by row: the same bytes as ``encode_points`` of their points."""
+        out: list[str] = []
+        for one in series:
+            if not one.rows:
+                continue
+            prefix = self._series_prefix(one.measurement, one.tags)  # raises the store's error
+            skip = one.skip
+            for ts, fields in one.rows:
+                line = self._row(prefix, ts, fields, skip)
+                if line is None:  # not the common case: the store's encoder decides (or raises)
+                    fields_only = {k: v for k, v in fields.items() if k not in skip}
+                    line = encode_point(Point(one.measurement, one.tags, fields_only, ts)) + "\n"
+                out.append(line)
+        return "".join(out).encode()
+
+    def _row(
+        self, prefix: str, ts: int, fields: Mapping[str, Any], skip: frozenset[str]
+    ) -> str | None:
+        """One line, or None when anything is unusual (the caller takes the store's path)."""
+        if type(ts) is not int or not MIN_TIMESTAMP_NS <= ts <= MAX_TIMESTAMP_NS:
+            return None
+        parts = []
+        keys = self._keys
+        for name, value in fields.items():
+            if name in skip:
+                continue
+            kind = type(value)
+            if kind is float and math.isfinite(value):
+                text = repr(value)
+            elif kind is bool:
+                text = "true" if value else "false"
+            elif kind is int and _INT64_MIN <= value <= _INT64_MAX:
+                text = f"{value}i"
+            else:
+                return None
+            key = keys.get(name)
+            if key is None:
+                try:
+                    key = self._field_key(name)
+                except LineProtocolError:
+                    return None
+            parts.append(f"{key}={text}")
+        if not parts:
+            return None
+        return f"{prefix} {','.join(parts)} {ts}\n"

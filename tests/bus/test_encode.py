@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sensor_service.contracts import Point
+from sensor_service.contracts import Point, Series
 from sensor_service.ingest._encode import LineEncoder
 from sensor_service.store.line_protocol import LineProtocolError, encode_points
 
@@ -63,3 +65,33 @@ def test_typical_steps_points() -> None:
         for i in range(3)
     ]
     assert LineEncoder().encode(points) == encode_points(points).encode()
+
+
+_rows = st.lists(
+    st.tuples(
+        st.one_of(st.integers(min_value=-(2**64), max_value=2**64), st.just(True)),
+        st.dictionaries(st.sampled_from(["gct_ms", "f x", "a=b", "time", "", "ic_ns"]), _values),
+    ),
+    max_size=4,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.sampled_from(["steps", "a b", "#x", ""]),
+    st.dictionaries(st.sampled_from(["athlete", "a b", "time"]), _text, max_size=3),
+    _rows,
+    st.sampled_from([frozenset(), frozenset({"ic_ns"})]),
+)
+def test_series_encode_to_the_bytes_of_their_points(
+    measurement: str, tags: dict[str, str], rows: list[Any], skip: frozenset[str]
+) -> None:
+    series = Series(measurement, tags, rows, skip)
+    expected = _reference(series.points())
+    encoder = LineEncoder()
+    for _ in range(2):
+        if expected is LineProtocolError:
+            with pytest.raises(LineProtocolError):
+                encoder.encode_series([series])
+        else:
+            assert encoder.encode_series([series]) == expected
