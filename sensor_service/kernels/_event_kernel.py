@@ -115,7 +115,8 @@ _R_INT = 4
 _R_AX = 5  # 5..7: acc x, y, z
 _R_GX = 8
 _R_GZ = 9
-RING_COLS = 10
+_R_SUM = 10  # 10..15: sums over the last jerk_lag_n samples of acc x, y, z, gyr x, y, z
+RING_COLS = 16
 # --- machine states
 _WAIT = 0
 _SWING = 1
@@ -175,6 +176,24 @@ def _peak_offset(ring: np.ndarray, k: int, h: int, mask: int) -> float:
         return 0.0
     lim = max(0.5, 0.5 * h)
     return min(lim, max(-lim, -b / (2.0 * c)))
+
+
+@njit(cache=True)
+def _landing_jerk(ring: np.ndarray, n: int, lag: int, gyr_weight: float, mask: int) -> float:
+    """|Δ²acc| + w·|Δ²gyr| at sample ``n``: second difference over ``lag`` samples of the
+    ``lag``-sample sums in the ring (S[n] − 2·S[n−L] + S[n−2L]), divided by ``lag``."""
+    k0 = n & mask
+    k1 = (n - lag) & mask
+    k2 = (n - 2 * lag) & mask
+    d0 = ring[k0, _R_SUM] - 2.0 * ring[k1, _R_SUM] + ring[k2, _R_SUM]
+    d1 = ring[k0, _R_SUM + 1] - 2.0 * ring[k1, _R_SUM + 1] + ring[k2, _R_SUM + 1]
+    d2 = ring[k0, _R_SUM + 2] - 2.0 * ring[k1, _R_SUM + 2] + ring[k2, _R_SUM + 2]
+    e0 = ring[k0, _R_SUM + 3] - 2.0 * ring[k1, _R_SUM + 3] + ring[k2, _R_SUM + 3]
+    e1 = ring[k0, _R_SUM + 4] - 2.0 * ring[k1, _R_SUM + 4] + ring[k2, _R_SUM + 4]
+    e2 = ring[k0, _R_SUM + 5] - 2.0 * ring[k1, _R_SUM + 5] + ring[k2, _R_SUM + 5]
+    return (
+        math.sqrt(d0 * d0 + d1 * d1 + d2 * d2) + gyr_weight * math.sqrt(e0 * e0 + e1 * e1 + e2 * e2)
+    ) / lag
 
 
 @njit(cache=True)
@@ -339,20 +358,6 @@ def process_block(
         if not (math.isfinite(a) and math.isfinite(w)):
             reset_on_gap(st_i, 1)  # a NaN / inf sample is a lost sample
             continue
-        jerk = 0.0
-        if st_i[_HAVE_PREV] >= 2 * kp.jerk_lag_n:
-            # second difference over the lag: x[k] - 2 x[k-L] + x[k-2L]
-            old = (n - kp.jerk_lag_n) & mask
-            old2 = (n - 2 * kp.jerk_lag_n) & mask
-            d0 = ax - 2.0 * ring[old, _R_AX] + ring[old2, _R_AX]
-            d1 = ay - 2.0 * ring[old, _R_AX + 1] + ring[old2, _R_AX + 1]
-            d2 = az - 2.0 * ring[old, _R_AX + 2] + ring[old2, _R_AX + 2]
-            e0 = gx - 2.0 * ring[old, _R_GX] + ring[old2, _R_GX]
-            e1 = gy - 2.0 * ring[old, _R_G] + ring[old2, _R_G]
-            e2 = gz - 2.0 * ring[old, _R_GZ] + ring[old2, _R_GZ]
-            jerk = math.sqrt(d0 * d0 + d1 * d1 + d2 * d2) + kp.impact_gyr_weight * math.sqrt(
-                e0 * e0 + e1 * e1 + e2 * e2
-            )
         st_i[_HAVE_PREV] = min(st_i[_HAVE_PREV] + 1, 1 << 30)
         st_f[_I_RUN] = st_f[_I_RUN] + gy * kp.dt_s
         clip = 0.0
@@ -362,7 +367,6 @@ def process_block(
         slot = n & mask
         ring[slot, _R_G] = gy
         ring[slot, _R_A] = a
-        ring[slot, _R_JERK] = jerk
         ring[slot, _R_CLIP] = clip
         ring[slot, _R_INT] = st_f[_I_RUN]
         ring[slot, _R_AX] = ax
@@ -370,6 +374,27 @@ def process_block(
         ring[slot, _R_AX + 2] = az
         ring[slot, _R_GX] = gx
         ring[slot, _R_GZ] = gz
+        if st_i[_HAVE_PREV] >= kp.jerk_lag_n:  # this sample and L − 1 before it
+            s0, s1, s2 = ax, ay, az
+            s3, s4, s5 = gx, gy, gz
+            for j in range(1, kp.jerk_lag_n):
+                kj = (n - j) & mask
+                s0 += ring[kj, _R_AX]
+                s1 += ring[kj, _R_AX + 1]
+                s2 += ring[kj, _R_AX + 2]
+                s3 += ring[kj, _R_GX]
+                s4 += ring[kj, _R_G]
+                s5 += ring[kj, _R_GZ]
+            ring[slot, _R_SUM] = s0
+            ring[slot, _R_SUM + 1] = s1
+            ring[slot, _R_SUM + 2] = s2
+            ring[slot, _R_SUM + 3] = s3
+            ring[slot, _R_SUM + 4] = s4
+            ring[slot, _R_SUM + 5] = s5
+        jerk = 0.0
+        if st_i[_HAVE_PREV] >= 3 * kp.jerk_lag_n:  # this sample and 3L − 1 before it
+            jerk = _landing_jerk(ring, n, kp.jerk_lag_n, kp.impact_gyr_weight, mask)
+        ring[slot, _R_JERK] = jerk
 
         state = st_i[_STATE]
         below = gy < -kp.swing_gyr_deg_s

@@ -134,7 +134,7 @@ def ring_length(params: EventParams, sampling_rate_hz: float) -> int:
     need_ms = max(
         params.max_gct_ms + params.min_swing_ms,  # TO search and clip scan back to IC
         params.ic_before_swing_end_ms + params.ic_after_swing_end_max_ms,  # IC window
-        2.0 * params.jerk_lag_ms,  # second difference
+        3.0 * params.jerk_lag_ms,  # second difference of sums
     )
     need = _n(need_ms, sampling_rate_hz) + 16  # + rounding of each window to samples
     return 1 << max(6, math.ceil(math.log2(need)))

@@ -91,18 +91,22 @@ def _detect(
     g = gyr[:, 1]
     a = np.sqrt(acc[:, 0] * acc[:, 0] + acc[:, 1] * acc[:, 1] + acc[:, 2] * acc[:, 2])
     w = np.sqrt(gyr[:, 0] * gyr[:, 0] + gyr[:, 1] * gyr[:, 1] + gyr[:, 2] * gyr[:, 2])
-    # Landing "jerk": second difference of the acc vector over a lag L (x[k] − 2x[k−L] + x[k−2L],
-    # blind to the smooth late-swing deceleration) plus the weighted one of the gyro vector
+    # Landing "jerk": second difference over a lag L of L-sample sums S, divided by L
+    # (S[k] − 2·S[k−L] + S[k−2L]), of the acc vector plus the weighted one of the gyro vector:
+    # blind to the smooth late-swing deceleration, sensor noise averaged over L samples
     lag = kp.jerk_lag_n
     jerk = np.zeros(n_total)
-    if n_total > 2 * lag:
-        da = acc[2 * lag :] - 2.0 * acc[lag:-lag] + acc[: -2 * lag]
-        dw = gyr[2 * lag :] - 2.0 * gyr[lag:-lag] + gyr[: -2 * lag]
-        jerk[2 * lag :] = np.sqrt(
-            da[:, 0] * da[:, 0] + da[:, 1] * da[:, 1] + da[:, 2] * da[:, 2]
-        ) + kp.impact_gyr_weight * np.sqrt(
-            dw[:, 0] * dw[:, 0] + dw[:, 1] * dw[:, 1] + dw[:, 2] * dw[:, 2]
-        )
+    if n_total >= 3 * lag:
+        x = np.concatenate([acc, gyr], axis=1)
+        sums = x[lag - 1 :].copy()  # sums[i] = S[i + lag − 1], summed in the kernel's order
+        for j in range(1, lag):
+            sums += x[lag - 1 - j : n_total - j]
+        d = sums[2 * lag :] - 2.0 * sums[lag:-lag] + sums[: -2 * lag]  # at k = 3L − 1 …
+        jerk[3 * lag - 1 :] = (
+            np.sqrt(d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1] + d[:, 2] * d[:, 2])
+            + kp.impact_gyr_weight
+            * np.sqrt(d[:, 3] * d[:, 3] + d[:, 4] * d[:, 4] + d[:, 5] * d[:, 5])
+        ) / lag
     integral = np.cumsum(g * dt)  # foot pitch change, deg (plantar flexion positive)
     if kp.clip_m_s2 > 0:
         clip = np.any(np.abs(acc) >= kp.clip_m_s2, axis=1)

@@ -95,9 +95,12 @@ def test_any_input_layout_gives_the_same_steps() -> None:
     ref = detect_steps(np.array(acc), np.array(gyr), sampling_rate_hz=400.0)
     wide = np.zeros((acc.shape[0], 6))
     wide[:, :3] = acc
-    for a in (acc, acc.astype(np.float32).astype(np.float64), wide[:, :3], np.asfortranarray(acc)):
+    for a in (acc, wide[:, :3], np.asfortranarray(acc)):
         got = detect_steps(a, gyr, sampling_rate_hz=400.0)
         np.testing.assert_array_equal(got["ic_idx"], ref["ic_idx"])
+    # float32 input is rounded: the sub-sample IC moves by far less than a microsecond
+    got = detect_steps(acc.astype(np.float32), gyr, sampling_rate_hz=400.0)
+    np.testing.assert_allclose(got["ic_idx"], ref["ic_idx"], rtol=0, atol=1e-4)
     with pytest.raises(ValueError, match=r"shape \(n, 3\)"):
         detect_steps(acc[:, :2], gyr, sampling_rate_hz=400.0)
     # only one specialisation of the kernel is ever compiled
