@@ -5,6 +5,11 @@ Per pod: a :class:`~sensor_service.ble.reader.PodReader` yields samples in the f
 step is never bridged across lost packets), and a :class:`StepPairer` adds what needs both feet
 (step time, flight time, cadence). Each pod has its own MQTT connection whose last will marks its
 retained status ``lost``.
+
+With ``raw_imu=True`` (off by default) each pod also publishes its raw samples on
+``footpod/v1/{athlete}/{pod}/imu`` for researchers: binary
+:class:`~sensor_service.contracts.ImuBatch` payloads of up to one second of contiguous samples
+each (docs/research.md).
 """
 
 from __future__ import annotations
@@ -22,8 +27,11 @@ from typing import Any
 import numpy as np
 
 from sensor_service.ble.reader import PodReader, RscReading
+from sensor_service.ble.timeline import PodSamples
 from sensor_service.bus.publisher import MqttPublisher
 from sensor_service.contracts import (
+    IMU_MAX_SAMPLES,
+    ImuBatch,
     Placement,
     PodStatus,
     RscBatch,
@@ -31,6 +39,7 @@ from sensor_service.contracts import (
     Side,
     StepRecord,
     StepsBatch,
+    encode_imu_batch,
     topic,
     validate_id,
 )
@@ -47,6 +56,96 @@ LOAD_FIELDS = ("fz_peak_bw", "k_vert_kn_m", "k_leg_kn_m", "at_force_est_bw", "at
 
 #: Contacts of the other foot older than this are not paired (a gap, a stop).
 PAIRING_WINDOW_NS = 2_000_000_000
+
+#: Raw IMU quantisation (int16 counts): ±16 g unless the pod reports its range, ±2000 deg/s.
+G_M_S2 = 9.80665
+DEFAULT_ACC_RANGE_M_S2 = 16 * G_M_S2
+GYR_RANGE_DEG_S = 2000.0
+_INT16_MAX = 32767
+
+
+def _f32(value: float) -> float:
+    """``value`` rounded to float32, as the binary payload carries it."""
+    return float(np.float32(value))
+
+
+class ImuStream:
+    """Batches one pod's contiguous raw samples into :class:`ImuBatch` payloads.
+
+    A batch ends after ``max_samples`` (default: one second of samples), at a gap (sample
+    timestamps are ``t0 + i * period``, so a batch never spans one) and at the end.
+    Timestamps come from the pod clock mapped to UTC when the batch is made, and travel in
+    the payload: every copy of a message maps to the same points.
+    """
+
+    def __init__(self, athlete: str, pod: str, run: str, reader: PodReader) -> None:
+        self.athlete, self.pod, self.run = athlete, pod, run
+        self.reader = reader
+        self._acc: list[np.ndarray] = []
+        self._gyr: list[np.ndarray] | None = []
+        self._first = 0
+        self._n = 0
+
+    @property
+    def max_samples(self) -> int:
+        return max(1, min(IMU_MAX_SAMPLES, round(self.reader.sampling_rate_hz)))
+
+    def add(self, chunk: PodSamples) -> list[ImuBatch]:
+        out: list[ImuBatch] = []
+        n = len(chunk.acc_m_s2)
+        if n == 0:
+            return out
+        if self._n and (
+            chunk.gap_samples
+            or chunk.first_index != self._first + self._n
+            or (chunk.gyr_deg_s is None) != (self._gyr is None)
+        ):
+            out += self.flush()
+        if not self._n:
+            self._first = chunk.first_index
+            self._gyr = None if chunk.gyr_deg_s is None else []
+        self._acc.append(chunk.acc_m_s2)
+        if self._gyr is not None and chunk.gyr_deg_s is not None:
+            self._gyr.append(chunk.gyr_deg_s)
+        self._n += n
+        if self._n >= self.max_samples:
+            out += self.flush()
+        return out
+
+    def flush(self) -> list[ImuBatch]:
+        """The buffered samples as batches of at most ``max_samples``; the buffer empties."""
+        if not self._n:
+            return []
+        acc = np.concatenate(self._acc)
+        gyr = None if self._gyr is None else np.concatenate(self._gyr)
+        first = self._first
+        self._acc, self._gyr, self._n = [], [], 0
+        step = self.max_samples
+        return [
+            self._batch(first + i, acc[i : i + step], None if gyr is None else gyr[i : i + step])
+            for i in range(0, len(acc), step)
+        ]
+
+    def _batch(self, first: int, acc: np.ndarray, gyr: np.ndarray | None) -> ImuBatch:
+        n = len(acc)
+        t0 = self.reader.index_to_epoch_ns(float(first))
+        period = (self.reader.index_to_epoch_ns(float(first + n)) - t0) / n
+        limit = self.reader.acc_clip_limit_m_s2 or DEFAULT_ACC_RANGE_M_S2
+        acc_scale = _f32(limit / _INT16_MAX)
+        gyr_scale = _f32(GYR_RANGE_DEG_S / _INT16_MAX)
+        values = acc / acc_scale if gyr is None else np.hstack([acc / acc_scale, gyr / gyr_scale])
+        counts = np.clip(np.rint(np.nan_to_num(values)), -_INT16_MAX, _INT16_MAX).astype(np.int16)
+        return ImuBatch(
+            self.athlete,
+            self.pod,
+            self.run,
+            t0,
+            period,
+            acc_scale,
+            gyr_scale,
+            gyr is not None,
+            tuple(counts.ravel().tolist()),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +198,8 @@ class PodResult:
     steps_published: int = 0
     steps_detected: int = 0
     rsc_published: int = 0
+    #: Raw IMU samples published (``raw_imu=True``).
+    imu_samples_published: int = 0
     at_impulse_est_bw_s: float = 0.0
     gct_ms: list[float] = field(default_factory=list)
 
@@ -119,6 +220,7 @@ class AthleteSession:
         state_dir: Path | None = None,
         athlete_params: AthleteParams | None = None,
         speed_m_s: float | None = None,
+        raw_imu: bool = False,
     ) -> None:
         self.athlete = validate_id("athlete", athlete)
         self.run = validate_id("run", run)
@@ -135,6 +237,8 @@ class AthleteSession:
         self.athlete_params = athlete_params
         #: Running speed for leg stiffness: configured, then the latest RSC reading.
         self.speed_m_s = speed_m_s
+        #: Publish each pod's raw samples on its ``imu`` topic (for researchers; off by default).
+        self.raw_imu = raw_imu
         self.results: dict[str, PodResult] = {p.pod: PodResult() for p in pods}
         self.readers: dict[str, PodReader] = {}
 
@@ -235,6 +339,13 @@ class AthleteSession:
         )
         self.readers[spec.pod] = reader
         detector: StepDetector | None = None
+        imu = ImuStream(self.athlete, spec.pod, self.run, reader) if self.raw_imu else None
+        imu_topic = topic("imu", self.athlete, spec.pod)
+
+        async def publish_imu(batches: list[ImuBatch]) -> None:
+            for batch in batches:
+                await pub.publish(imu_topic, encode_imu_batch(batch))
+                result.imu_samples_published += batch.n_samples
 
         async def emit(steps: np.ndarray) -> None:
             records = [self._record(spec, reader, row) for row in steps]
@@ -273,6 +384,8 @@ class AthleteSession:
                     )
                     publish_status("connected")  # the gap, with its length, is in the status
                 await emit(detector.feed(chunk.acc_m_s2, chunk.gyr_deg_s))
+                if imu is not None:
+                    await publish_imu(imu.add(chunk))
                 now = time.monotonic()
                 if now - last_status >= self.status_interval_s:
                     last_status = now
@@ -286,6 +399,8 @@ class AthleteSession:
         waiter.cancel()
         if detector is not None:
             await emit(detector.flush())
+        if imu is not None:
+            await publish_imu(imu.flush())
         publish_status("stopped")
         await asyncio.gather(*pending)
 

@@ -40,6 +40,8 @@ class LineEncoder:
     def __init__(self) -> None:
         self._series: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
         self._keys: dict[str, str] = {}
+        #: Per skip set: field name -> ``escaped key=`` ("" for a skipped name).
+        self._heads: dict[frozenset[str], dict[str, str]] = {}
 
     def _series_key(self, point: Point) -> str:
         return self._series_prefix(point.measurement, point.tags)
@@ -127,27 +129,31 @@ class LineEncoder:
         """One line, or None when anything is unusual (the caller takes the store's path)."""
         if type(ts) is not int or not MIN_TIMESTAMP_NS <= ts <= MAX_TIMESTAMP_NS:
             return None
+        heads = self._heads.get(skip)
+        if heads is None:
+            heads = self._heads[skip] = {}
         parts = []
-        keys = self._keys
+        isfinite = math.isfinite
         for name, value in fields.items():
-            if name in skip:
-                continue
-            kind = type(value)
-            if kind is float and math.isfinite(value):
-                text = repr(value)
-            elif kind is bool:
-                text = "true" if value else "false"
-            elif kind is int and _INT64_MIN <= value <= _INT64_MAX:
-                text = f"{value}i"
-            else:
-                return None
-            key = keys.get(name)
-            if key is None:
+            head = heads.get(name)
+            if head is None:
+                if len(heads) >= _CACHE_MAX:
+                    heads.clear()
                 try:
-                    key = self._field_key(name)
+                    head = heads[name] = "" if name in skip else self._field_key(name) + "="
                 except LineProtocolError:
                     return None
-            parts.append(f"{key}={text}")
+            if not head:
+                continue  # a skipped key (e.g. a step's ic_ns)
+            kind = type(value)
+            if kind is float and isfinite(value):
+                parts.append(head + repr(value))
+            elif kind is bool:
+                parts.append(head + ("true" if value else "false"))
+            elif kind is int and _INT64_MIN <= value <= _INT64_MAX:
+                parts.append(f"{head}{value}i")
+            else:
+                return None
         if not parts:
             return None
         return f"{prefix} {','.join(parts)} {ts}\n"
