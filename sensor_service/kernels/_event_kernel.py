@@ -151,6 +151,7 @@ def unpack_params(p: np.ndarray) -> KernelParams:
         p[20],
         int(p[21]),
         int(p[22]),
+        p[23],
     )
 
 
@@ -218,6 +219,15 @@ def _find_ic(
     """Search the IC window ending at sample ``n``; store IC, peak, stride, strike angle."""
     mask = kp.ring_mask
     w0 = max(st_i[_S], st_i[_SE_FIRST] - kp.ic_before_n, n - kp.ic_before_n - kp.ic_after_max_n)
+    # No landing before a toe-up rotation of more than max_heel_drop_deg: walking back from n,
+    # the last sample after which the pitch still falls by more than that is in the air.
+    lowest = ring[n & mask, _R_INT]
+    for k in range(n, w0, -1):
+        v = ring[k & mask, _R_INT]
+        lowest = min(lowest, v)
+        if v - lowest > kp.max_heel_drop_deg:
+            w0 = k
+            break
     if n <= w0:
         return False
     window = np.empty(n - w0)
@@ -227,23 +237,32 @@ def _find_ic(
     big = max(kp.impact_rise_frac * j_max, kp.impact_noise_factor * np.median(window))
     if j_max <= 0.0 or j_max < big:
         return False
+    # Candidates in time order: the first steep change followed by an impact (peak |acc| of at
+    # least impact_min_g within impact_peak_ms) is the landing.
+    lo = w0
     kk = w0 + 1
-    while ring[kk & mask, _R_JERK] < big:
-        kk += 1
-    thr = kp.onset_rise_frac * ring[kk & mask, _R_JERK]
-    first = kk
-    while first - 1 > w0 and ring[(first - 1) & mask, _R_JERK] >= thr:
-        first -= 1
-    last_pre = first - 1
-    peak = 0.0
-    k_pk = last_pre
-    for k in range(last_pre, min(last_pre + kp.impact_peak_n, n) + 1):
-        v = ring[k & mask, _R_A]
-        if v > peak:
-            peak = v
-            k_pk = k
-    if peak < kp.impact_min_m_s2:
-        return False
+    while True:
+        while kk <= n and ring[kk & mask, _R_JERK] < big:
+            kk += 1
+        if kk > n:
+            return False
+        thr = kp.onset_rise_frac * ring[kk & mask, _R_JERK]
+        first = kk
+        while first - 1 > lo and ring[(first - 1) & mask, _R_JERK] >= thr:
+            first -= 1
+        last_pre = first - 1
+        peak = 0.0
+        k_pk = last_pre
+        for k in range(last_pre, min(last_pre + kp.impact_peak_n, n) + 1):
+            v = ring[k & mask, _R_A]
+            if v > peak:
+                peak = v
+                k_pk = k
+        if peak >= kp.impact_min_m_s2:
+            break
+        while kk <= n and ring[kk & mask, _R_JERK] >= big:
+            kk += 1  # skip this candidate's steep run
+        lo = kk - 1
     ic = _onset_time(ring, last_pre, n, kp)
     st_f[_LR] = np.nan
     if k_pk > ic:
@@ -263,6 +282,7 @@ def _find_ic(
         fsa = -(i_ic - st_f[_I_REF])
     st_f[_FSA] = fsa
     st_i[_ALLOWED_FROM] = max(n + 1, ic_i + kp.min_gct_n)
+    st_i[_RUN] = 0  # a swing run counts from _ALLOWED_FROM on, not from before it
     return True
 
 
@@ -442,6 +462,7 @@ def process_block(
                 state = _WAIT  # the swing did not end in a landing
                 st_i[_HAVE_PREV_IC] = 0
                 st_i[_ALLOWED_FROM] = n + 1
+                st_i[_RUN] = 0
         st_i[_STATE] = state
         st_i[_N] = n + 1
     return n_out

@@ -35,26 +35,42 @@ def _first_window(below: NDArray[np.bool_], start: int, m: int) -> int:
     return -1 if hit.size == 0 else start + int(hit[0])
 
 
-def _onset(
-    jerk: NDArray[np.float64], w0: int, w1: int, big_frac: float, noise_factor: float, frac: float
-) -> int:
-    """Last sample before the landing impact in the window ``[w0, w1]``; -1 if none.
+def _landing(
+    jerk: NDArray[np.float64], a: NDArray[np.float64], w0: int, w1: int, kp: KernelParams
+) -> tuple[int, float, int]:
+    """(last sample before the landing impact, peak |acc|, its sample) in ``[w0, w1]``; -1s.
 
-    ``jerk[k]`` is the change from sample k−1 to k. The first change of at least ``big_frac``
-    of the largest one in the window is the impact; walking back from it while the change stays
-    at least ``frac`` of it finds the first steep change, which starts from the returned sample.
+    ``jerk[k]`` is the change into sample k. A candidate is a change of at least
+    ``impact_rise_frac`` of the largest one in the window (and ``impact_noise_factor`` × the
+    median); walking back from it while the change stays at least ``onset_rise_frac`` of it
+    finds the first steep change. Candidates are tried in time order; the first followed by an
+    impact (peak |acc| ≥ impact_min within impact_peak_n samples) wins.
     """
     steps = jerk[w0 + 1 : w1 + 1]  # steps[j] = change into sample w0 + j + 1
     if steps.size == 0:
-        return -1
+        return -1, -1.0, -1
     j_max = steps.max()
-    big = max(big_frac * j_max, noise_factor * float(np.median(steps)))
+    big = max(kp.impact_rise_frac * j_max, kp.impact_noise_factor * float(np.median(steps)))
     if j_max <= 0.0 or j_max < big:
-        return -1
-    j = int(np.flatnonzero(steps >= big)[0])
-    slow = np.flatnonzero(steps[: j + 1] < frac * steps[j])
-    first_steep = 0 if slow.size == 0 else int(slow[-1]) + 1
-    return w0 + first_steep  # the change steps[first_steep] starts from this sample
+        return -1, -1.0, -1
+    lo, kk = w0, w0 + 1
+    while True:
+        hits = np.flatnonzero(jerk[kk : w1 + 1] >= big)
+        if hits.size == 0:
+            return -1, -1.0, -1
+        kk += int(hits[0])
+        slow = np.flatnonzero(jerk[lo + 1 : kk + 1] < kp.onset_rise_frac * jerk[kk])
+        first = lo + 1 if slow.size == 0 else lo + 2 + int(slow[-1])
+        last_pre = first - 1
+        seg = a[last_pre : min(last_pre + kp.impact_peak_n, w1) + 1]
+        peak = float(seg.max())
+        if peak >= kp.impact_min_m_s2:
+            return last_pre, peak, last_pre + int(np.argmax(seg))
+        rest = np.flatnonzero(jerk[kk : w1 + 1] < big)  # skip this candidate's steep run
+        if rest.size == 0:
+            return -1, -1.0, -1
+        kk += int(rest[0])
+        lo = kk - 1
 
 
 def _parabolic_peak(y: NDArray[np.float64], k: int) -> float:
@@ -164,12 +180,15 @@ def _detect(
         if ended or n_conf >= n_total:
             break
         w0 = max(s, se_first - kp.ic_before_n, n_conf - kp.ic_before_n - kp.ic_after_max_n)
-        k = _onset(
-            jerk, w0, n_conf, kp.impact_rise_frac, kp.impact_noise_factor, kp.onset_rise_frac
-        )
-        seg = a[k : min(k + kp.impact_peak_n, n_conf) + 1] if k >= 0 else a[:0]
-        peak = float(seg.max()) if seg.size else -1.0
-        if peak < kp.impact_min_m_s2:
+        # no landing before a toe-up rotation larger than a forefoot strike's heel drop
+        seg_int = integral[w0 + 1 : n_conf + 1]
+        if seg_int.size:
+            lowest_after = np.minimum.accumulate(seg_int[::-1])[::-1]
+            airborne = np.flatnonzero(seg_int - lowest_after > kp.max_heel_drop_deg)
+            if airborne.size:
+                w0 = w0 + 1 + int(airborne[-1])
+        k, peak, k_pk = _landing(jerk, a, w0, n_conf, kp)
+        if k < 0:
             prev_ic = math.nan  # no landing: wait for the next swing
             cursor = n_conf + 1
             continue
@@ -180,7 +199,6 @@ def _detect(
                 ic = k + 1.0 - min(1.0, (j1 - j0) / (j2 - j1))
         ic_i = math.floor(ic)
         peak_g = peak / G0_M_S2
-        k_pk = k + int(np.argmax(seg))
         lr = (peak - a[k]) / G0_M_S2 / ((k_pk - ic) * dt) if k_pk > ic else math.nan
         stride_ms = (ic - prev_ic) * 1000.0 * dt
         prev_ic = ic
