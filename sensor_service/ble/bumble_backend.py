@@ -18,6 +18,10 @@ What the backends do on top of bumble (see ``/work/shared/BLE-NOTES.md``):
   connect honours ``timeout=`` and raises the builtin :class:`TimeoutError`;
 * ATT MTU 247 is requested on connect; :attr:`BumbleClient.mtu_size` reports the result;
 * ``disconnected_callback`` fires on every disconnection, as with bleak's OS backends;
+* a link lost in the middle of ``connect`` (MTU exchange, GATT discovery) or of a GATT call
+  raises :class:`~bleak.exc.BleakError`, as bleak's OS backends do: bumble reports it by
+  cancelling the pending request, and that must not look like a cancellation of the
+  caller's task (a real ``cancel()`` of the caller still raises ``CancelledError``);
 * :func:`inject_disconnect` simulates link loss (LE disconnection, reason 0x08).
 """
 
@@ -29,7 +33,7 @@ import itertools
 import logging
 import struct
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,6 +95,7 @@ _PERIPHERAL_ADVERTISING_INTERVAL_MS = 20.0
 _MAX_LEGACY_AD_BYTES = 31
 _MAX_EXTENDED_AD_BYTES = 251
 _LOCAL_USER_TERMINATED = 0x13
+_ABORT_DISCONNECT_TIMEOUT_S = 2.0
 
 _PROPERTY_NAMES = (
     (0x01, "broadcast"),
@@ -588,6 +593,32 @@ class BumbleScanner(BaseBleakScanner):
         self.call_detection_callbacks(device, data)
 
 
+def _is_live(connection: Connection) -> bool:
+    """True while bumble still has ``connection`` (no Disconnection Complete seen)."""
+    return connection.device.connections.get(connection.handle) is connection
+
+
+def _task_is_cancelling() -> bool:
+    """True if someone called ``cancel()`` on the running task (a real cancellation).
+
+    bumble aborts a GATT request whose link dropped by cancelling the request's own future;
+    that ``CancelledError`` reaches the awaiting task without the task being cancelled.
+    """
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+@contextlib.contextmanager
+def _link_loss_as_bleak_error(address: str, what: str) -> Iterator[None]:
+    """Map bumble's "link lost" cancellation to :class:`BleakError`; a real one propagates."""
+    try:
+        yield
+    except asyncio.CancelledError as exc:
+        if _task_is_cancelling():
+            raise
+        raise BleakError(f"{what}: the link to {address} was lost ({exc})") from exc
+
+
 def _properties(flags: int) -> list[Any]:
     return [name for bit, name in _PROPERTY_NAMES if flags & bit]
 
@@ -672,6 +703,8 @@ class BumbleClient(BaseBleakClient):
                 await self._peer.request_mtu(ATT_MTU_REQUEST)
                 self.services = await self._discover()
         except BaseException as exc:
+            # Checked before the await below, which could itself be cancelled.
+            link_lost = isinstance(exc, asyncio.CancelledError) and not _task_is_cancelling()
             await self._abort(connection)
             if isinstance(exc, TimeoutError):
                 raise TimeoutError(
@@ -680,6 +713,14 @@ class BumbleClient(BaseBleakClient):
                 ) from exc
             if isinstance(exc, (att.ATT_Error, core.BaseBumbleError)):
                 raise BleakError(f"GATT setup with {self.address} failed: {exc}") from exc
+            if link_lost:
+                # bumble cancels the pending GATT request when the link drops; to bleak's
+                # callers that is a failed connect (as on bleak's OS backends), retryable,
+                # not a cancellation of their task.
+                raise BleakError(
+                    f"GATT setup with {self.address} failed: the link to {self.address} "
+                    f"was lost ({str(exc) or 'disconnected'})"
+                ) from exc
             raise
 
     async def _connect_le(
@@ -708,9 +749,14 @@ class BumbleClient(BaseBleakClient):
         return connection
 
     async def _abort(self, connection: Connection) -> None:
+        """Forget ``connection`` and close it if it is still up (never wait for long)."""
         self._reset()
+        if not _is_live(connection):
+            # Already gone (link lost): a Disconnect for a dead handle is never answered.
+            return
         with contextlib.suppress(Exception):
-            await connection.disconnect()
+            async with asyncio.timeout(_ABORT_DISCONNECT_TIMEOUT_S):
+                await connection.disconnect()
 
     async def _discover(self) -> BleakGATTServiceCollection:
         assert self._peer is not None
@@ -796,7 +842,8 @@ class BumbleClient(BaseBleakClient):
     async def _read(self, handle: int) -> bytearray:
         peer = self._require_peer()
         try:
-            return bytearray(await peer.read_value(handle))
+            with _link_loss_as_bleak_error(self.address, "read"):
+                return bytearray(await peer.read_value(handle))
         except att.ATT_Error as exc:
             raise BleakGATTProtocolError(exc.error_code) from exc
 
@@ -813,7 +860,8 @@ class BumbleClient(BaseBleakClient):
     async def _write(self, handle: int, data: bytes, response: bool) -> None:
         peer = self._require_peer()
         try:
-            await peer.write_value(handle, data, with_response=response)
+            with _link_loss_as_bleak_error(self.address, "write"):
+                await peer.write_value(handle, data, with_response=response)
         except att.ATT_Error as exc:
             raise BleakGATTProtocolError(exc.error_code) from exc
 
@@ -831,10 +879,13 @@ class BumbleClient(BaseBleakClient):
 
         self._subscribers[characteristic.handle] = on_value
         try:
-            await proxy.subscribe(on_value, prefer_notify=True)
-        except att.ATT_Error as exc:
+            with _link_loss_as_bleak_error(self.address, "subscribe"):
+                await proxy.subscribe(on_value, prefer_notify=True)
+        except (att.ATT_Error, BleakError) as exc:
             self._subscribers.pop(characteristic.handle, None)
-            raise BleakGATTProtocolError(exc.error_code) from exc
+            if isinstance(exc, att.ATT_Error):
+                raise BleakGATTProtocolError(exc.error_code) from exc
+            raise
 
     async def stop_notify(self, characteristic: BleakGATTCharacteristic) -> None:
         """Unsubscribe (writes the CCCD)."""
@@ -844,7 +895,8 @@ class BumbleClient(BaseBleakClient):
         if proxy is None or subscriber is None:
             return
         try:
-            await proxy.unsubscribe(subscriber)
+            with _link_loss_as_bleak_error(self.address, "unsubscribe"):
+                await proxy.unsubscribe(subscriber)
         except att.ATT_Error as exc:
             raise BleakGATTProtocolError(exc.error_code) from exc
 
