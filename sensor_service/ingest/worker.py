@@ -247,11 +247,8 @@ class IngestWorker:
         attempt = 0
         while not stop.is_set():
             client = aiomqtt.Client(
-                self._target.hostname,
-                self._target.port,
+                **self._target.client_kwargs(),  # host, port, credentials, TLS
                 identifier=self._client_id,
-                username=self._target.username,
-                password=self._target.password,
                 protocol=aiomqtt.ProtocolVersion.V5,
                 clean_start=False,
                 properties=self._connect_properties(),
