@@ -4,7 +4,7 @@ Method
 ------
 One foot, gaitmap foot frame (x to the toe, y to the left, z up; ``gyr_y > 0`` = plantar flexion,
 toe going down). Per sample the kernel keeps the pitch velocity ``g = gyr_y``, ``|acc|``, a
-landing "jerk" ``|Δacc| + w·|Δgyr|`` and the integral of ``g`` in a ring buffer, and runs a
+landing "jerk" ``|Δ²acc| + w·|Δ²gyr|`` and the integral of ``g`` in a ring buffer, and runs a
 four-state machine: WAIT → SWING → IC_WAIT → CONTACT → (SWING ...).
 
 * **Swing.** The pitch velocity of a foot IMU swings strongly toe-up between toe-off and landing
@@ -13,15 +13,17 @@ four-state machine: WAIT → SWING → IC_WAIT → CONTACT → (SWING ...).
   segment on the medio-lateral gyro). A swing is ``g < -swing_gyr_deg_s`` held for
   ``min_swing_ms``. Nothing is a step unless a swing precedes it, so standing still at the start
   or end of a run never yields a step.
-* **Landing jerk.** The second difference over a lag ``L`` of about ``jerk_lag_ms`` (5 ms),
-  ``|acc[k] − 2·acc[k−L] + acc[k−2L]| + w·|gyr[k] − 2·gyr[k−L] + gyr[k−2L]|``: a change of
-  *slope*, so that smooth changes weigh the same at 100 Hz and at 833 Hz. A first difference
-  (slope) was used before; it also responds to the foot's smooth deceleration in late swing
-  (|acc| falling by ~5 g over the last 50 ms before touchdown), which walked the IC onset back
-  by 10–35 ms on weak (midfoot) landings. The second difference of a smooth trend is ~1 m/s²,
-  that of the impact (a ~45 Hz transient) tens of m/s²: the impact is the first abrupt change
-  of the acceleration, the "jerk" IC features of Falbriard et al. 2018 without their
-  differentiation noise (a lag of several samples).
+* **Landing jerk.** The second difference over a lag ``L`` of about ``jerk_lag_ms`` (5 ms) of
+  ``L``-sample sums ``S`` (``S[k] = x[k] + … + x[k−L+1]``), divided by ``L``:
+  ``|ΔS_acc| + w·|ΔS_gyr|`` with ``ΔS = S[k] − 2·S[k−L] + S[k−2L]``. It is a change of *slope*,
+  weighed the same at 100 Hz and at 833 Hz, and the sums average sensor noise over the lag
+  (with 4× the model's noise the plain second difference missed 3 of 851 landings). A first
+  difference (slope) was used before; it also responds to the foot's smooth deceleration in
+  late swing (|acc| falling by ~5 g over the last 50 ms before touchdown), which walked the IC
+  onset back by 10–35 ms on weak (midfoot) landings. The second difference of a smooth trend
+  is ~1 m/s², that of the impact (a ~45 Hz transient) tens of m/s²: the impact is the first
+  abrupt change of the acceleration, the "jerk" IC features of Falbriard et al. 2018 without
+  their differentiation noise (a lag of several samples).
 * **Initial contact (IC).** After the swing ends (``g`` back above the threshold) the kernel
   looks for the landing in a window from ``ic_before_swing_end_ms`` before the swing end until
   the foot is still (gyro norm small and ``|acc|`` ≈ 1 g, the foot-flat / zero-velocity phase) or
@@ -29,10 +31,17 @@ four-state machine: WAIT → SWING → IC_WAIT → CONTACT → (SWING ...).
   signals in that window: the impact transient of the accelerometer (foot impacts reach tens of g,
   Bailey & Harle 2014) together with the onset of the foot slap (rearfoot) or heel drop
   (forefoot) in the gyroscope; this is Falbriard et al.'s family of acceleration/jerk IC
-  features (their k9–k12) made strike-independent by adding the gyro change. IC is placed in the
-  middle of the sample interval in which that change starts (sub-sample index). Using the first
+  features (their k9–k12) made strike-independent by adding the gyro change. Using the first
   large change rather than the largest keeps later events (end of the foot slap) from being taken;
-  it must also stand ``impact_noise_factor`` times above the window's median change (noise).
+  it must also stand ``impact_noise_factor`` times above the window's median change (noise), and
+  be followed by a peak ``|acc|`` of ``impact_min_g`` (else the next candidate is tried).
+  No landing is sought before a toe-up rotation (integral of ``g``) of more than
+  ``max_heel_drop_deg``: after touchdown the foot can only rotate toe-up by the heel drop of a
+  forefoot strike (strike angle −7.9 ± 2.8°, SCIENCE.md §2), so a change followed by a larger
+  toe-up rotation was in the air (a mid-swing knock, or a swing that paused and resumed).
+  IC is sub-sample: the rising edge of the jerk, extrapolated linearly from its first two steep
+  samples back to the pre-impact level (``onset_extrapolate``; else the middle of the interval in
+  which the change starts). At 104 Hz a sample is 9.6 ms, so this matters there.
   Peak ``|acc|`` within ``impact_peak_ms`` of IC is reported in g, and the mean slope of ``|acc|``
   from IC to that peak in g/s as a loading-rate proxy (``loading_rate_g_s``; tibial acceleration
   rate is used the same way as a surrogate of the force loading rate, e.g. Kiernan et al. 2020;
@@ -40,7 +49,9 @@ four-state machine: WAIT → SWING → IC_WAIT → CONTACT → (SWING ...).
 * **Toe-off (TO).** When the next swing is confirmed, TO is the maximum of the plantar-flexion
   pitch velocity between ``IC + min_gct_ms`` and the swing start (Falbriard et al. 2018: the
   extremum of the pitch angular velocity in the second half of the cycle, their t1, was the most
-  precise TC feature, 4±2 ms), refined to a sub-sample index by a parabola through three samples.
+  precise TC feature, 4±2 ms), refined to a sub-sample index by the vertex of a least-squares
+  parabola over ±``to_fit_ms`` (5 ms; below 300 Hz the parabola through three samples): with gyro
+  noise the 3-point vertex wanders by ~√(2σ/curvature), ±7 ms for 8 deg/s.
   As in Bailey & Harle 2015 (threshold-free TO from a foot IMU, 0.47±3.84 ms at 3.4 m/s), TO needs
   no amplitude threshold; the feature itself is Falbriard's, not theirs. The ``min_gct_ms`` guard
   skips the foot slap after a rearfoot landing; a peak at that guard's edge (a contact shorter
