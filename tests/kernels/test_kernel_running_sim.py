@@ -48,12 +48,72 @@ def test_running_accuracy(strike: str, fs: float) -> None:
         f"{np.percentile(np.abs(err), 95):.2f} ms; strike angle median |err| "
         f"{np.nanmedian(np.abs(fsa)):.2f} deg"
     )
-    # Below 200 Hz the 45 Hz impact transient is barely sampled (Bailey & Harle 2014 advise
-    # ≥ 250 Hz): a few landings are then taken from the late-swing signal instead.
-    assert f1 >= (0.99 if fs >= 200.0 else 0.98)
-    assert np.median(np.abs(err)) <= 5.0
-    assert np.percentile(np.abs(err), 95) <= 10.0
+    # Measured figures with a small margin. Below 200 Hz the 45 Hz impact transient is barely
+    # sampled (Bailey & Harle 2014 advise ≥ 250 Hz) and a sample is 9.6 ms.
+    assert f1 >= 0.99
+    assert np.median(np.abs(err)) <= (3.0 if fs >= 200.0 else 5.0)
+    assert np.percentile(np.abs(err), 95) <= (5.0 if fs >= 200.0 else 9.0)
     assert np.nanmedian(np.abs(fsa)) <= 2.0
+
+
+#: Held-out seeds: the report (benchmarks/accuracy_report.py) and the tuning of the kernel's
+#: defaults used seeds 107–205; these were never looked at while tuning.
+HELD_OUT_SEEDS = (31, 32)
+
+
+def _pooled(fs: float, strike: str, **kw: object) -> tuple[float, np.ndarray]:
+    tp = fp = fn = 0
+    errs = []
+    for k, (cadence, gct) in enumerate(((150.0, 320.0), (175.0, 240.0), (200.0, 160.0))):
+        for seed in HELD_OUT_SEEDS:
+            acc, gyr, sim = sim_run(
+                strike,
+                sampling_rate_hz=fs,
+                cadence_spm=cadence,
+                gct_ms=gct,
+                seed=seed + 10 * k,
+                realistic=True,
+                **kw,
+            )
+            truth = sim.truth("left")
+            steps = detect_steps(acc, gyr, sampling_rate_hz=fs)
+            res = accuracy(steps["ic_idx"] / fs, steps["to_idx"] / fs, truth.ic_s, truth.to_s, 0.04)
+            tp, fp, fn = tp + res.tp, fp + res.fp, fn + res.fn
+            errs.append(res.gct_err_ms)
+    return 2 * tp / (2 * tp + fp + fn), np.abs(np.concatenate(errs))
+
+
+@pytest.mark.parametrize("fs", [104.0, 208.0, 416.0, 833.0])
+@pytest.mark.parametrize("strike", STRIKES)
+def test_realistic_touchdown_target(strike: str, fs: float) -> None:
+    """The issue's simulated target on the "realistic touchdown" model, held-out seeds.
+
+    Median |GCT error| ≤ 3 ms, p95 ≤ 8 ms, F1 ≥ 0.99 at ≥ 200 Hz. At 104 Hz (a sample is
+    9.6 ms) the measured p95 is 7.6–8.5 ms: the thresholds there are the measured figures with a
+    margin, not the target (docs/accuracy.md recommends ≥ 200 Hz).
+    """
+    f1, err = _pooled(fs, strike)
+    med, p95 = float(np.median(err)), float(np.percentile(err, 95))
+    print(f"\nrealistic {strike} {fs} Hz: F1 {f1:.4f}; GCT |err| median {med:.2f}, p95 {p95:.2f}")
+    if fs >= 200.0:
+        assert f1 >= 0.99
+        assert med <= 3.0
+        assert p95 <= 8.0
+    else:
+        assert f1 >= 0.98
+        assert med <= 4.5
+        assert p95 <= 10.0
+
+
+@pytest.mark.parametrize("strike", STRIKES)
+def test_realistic_touchdown_noisy(strike: str) -> None:
+    """4× the model's sensor noise, 5 % / 8 % step / contact variability, held-out seeds."""
+    f1, err = _pooled(416.0, strike, noise_scale=4.0, step_cv=0.05, gct_cv=0.08)
+    med, p95 = float(np.median(err)), float(np.percentile(err, 95))
+    print(f"\nrealistic noisy {strike}: F1 {f1:.4f}; GCT median |err| {med:.2f}, p95 {p95:.2f} ms")
+    assert f1 >= 0.99
+    assert med <= 3.0
+    assert p95 <= 8.5  # measured 7.4–7.8 ms; the target (8 ms) is barely met with this noise
 
 
 @pytest.mark.parametrize("strike", STRIKES)
