@@ -15,6 +15,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -22,7 +23,7 @@ from numpy.typing import NDArray
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "kernels"))
 
-from kernel_eval import accuracy  # noqa: E402  (test helper: event matching)
+from kernel_eval import REALISTIC, accuracy  # noqa: E402  (test helpers: matching, sim options)
 
 from sensor_service.analysis import Recording, analyze_recording  # noqa: E402
 from sensor_service.kernels import AccEventParams, detect_steps  # noqa: E402
@@ -33,15 +34,10 @@ from sensor_service.kernels._gaitmap_data import (  # noqa: E402
 )
 from sensor_service.sim.gait import G_M_S2, GaitSimulator, RunnerParams  # noqa: E402
 
+HELD_OUT = 9000
 GRID = ((150.0, 320.0), (160.0, 280.0), (175.0, 240.0), (190.0, 200.0), (200.0, 160.0))
 STRIKES = ("rearfoot", "midfoot", "forefoot")
 TOL_S = 0.04
-#: The "realistic touchdown" options of the simulator (see sim/gait.py).
-REALISTIC = {
-    "smooth_kinematics": True,
-    "impact_onset_ms": 5.0,
-    "touchdown_plantarflex_deg_s": 100.0,
-}
 
 
 @dataclass(frozen=True)
@@ -55,6 +51,9 @@ class Condition:
     rotate: bool = False  # random pod orientation (foot: mounting estimated; acc-only: none needed)
     fixed_gct_ms: float | None = None  # the naive baseline: IC + fixed contact time
     note: str = ""
+    #: First simulator seed. 100: the seeds the foot kernel's defaults were tuned on (107–205);
+    #: HELD_OUT: seeds never looked at while tuning.
+    seed_base: int = 100
 
 
 @dataclass
@@ -104,7 +103,7 @@ def run_condition(cond: Condition, seeds: int = 1) -> Result:
                     speed_m_s=2.5 + cadence / 100.0,
                     **(cond.runner or {}),  # type: ignore[arg-type]
                 )
-                sim = GaitSimulator(params, duration_s=20.0, seed=100 + 7 * k + seed)
+                sim = GaitSimulator(params, duration_s=20.0, seed=cond.seed_base + 7 * k + seed)
                 t = np.arange(int(sim.end_s * cond.fs)) / cond.fs
                 for side in ("left", "right"):
                     if cond.placement == "foot":
@@ -150,6 +149,15 @@ def run_condition(cond: Condition, seeds: int = 1) -> Result:
     return res
 
 
+NOISY_FOOT = {
+    **REALISTIC,
+    "acc_noise_m_s2": 1.0,
+    "gyr_noise_deg_s": 8.0,
+    "step_cv": 0.05,
+    "gct_cv": 0.08,
+}
+
+
 def conditions() -> list[Condition]:
     out = [
         Condition("foot acc+gyro, original sim", "foot"),
@@ -157,13 +165,7 @@ def conditions() -> list[Condition]:
         Condition(
             "foot acc+gyro, 4× noise, 5 %/8 % step/contact variability",
             "foot",
-            runner={
-                **REALISTIC,
-                "acc_noise_m_s2": 1.0,
-                "gyr_noise_deg_s": 8.0,
-                "step_cv": 0.05,
-                "gct_cv": 0.08,
-            },
+            runner={**NOISY_FOOT},
         ),
         Condition(
             "foot acc+gyro, 40 g impacts clipped at ±16 g",
@@ -176,6 +178,58 @@ def conditions() -> list[Condition]:
         ),
         Condition("foot acc+gyro, 104 Hz", "foot", fs=104.0, runner=REALISTIC),
         Condition("foot acc+gyro, 833 Hz", "foot", fs=833.0, runner=REALISTIC),
+        # held out: other seeds, and touchdown variants the defaults were not tuned on
+        Condition(
+            "foot acc+gyro, realistic touchdown, held-out seeds",
+            "foot",
+            runner=REALISTIC,
+            seed_base=HELD_OUT,
+        ),
+        Condition(
+            "foot acc+gyro, 4× noise, 5 %/8 % variability, held-out seeds",
+            "foot",
+            runner={**NOISY_FOOT},
+            seed_base=HELD_OUT,
+        ),
+        Condition(
+            "foot acc+gyro, 104 Hz, held-out seeds",
+            "foot",
+            fs=104.0,
+            runner=REALISTIC,
+            seed_base=HELD_OUT,
+        ),
+        Condition(
+            "foot acc+gyro, 104 Hz, 4× noise, held-out seeds",
+            "foot",
+            fs=104.0,
+            runner={**NOISY_FOOT},
+            seed_base=HELD_OUT,
+        ),
+        Condition(
+            "foot acc+gyro, 208 Hz, held-out seeds",
+            "foot",
+            fs=208.0,
+            runner=REALISTIC,
+            seed_base=HELD_OUT,
+        ),
+        Condition(
+            "foot acc+gyro, touchdown at 200 deg/s, held-out seeds",
+            "foot",
+            runner={**REALISTIC, "touchdown_plantarflex_deg_s": 200.0},
+            seed_base=HELD_OUT,
+        ),
+        Condition(
+            "foot acc+gyro, 10 ms impact onset, held-out seeds",
+            "foot",
+            runner={**REALISTIC, "impact_onset_ms": 10.0},
+            seed_base=HELD_OUT,
+        ),
+        Condition(
+            "foot acc+gyro, weak 3 g impacts (all strikes), held-out seeds",
+            "foot",
+            runner={**REALISTIC, "impact_g": 3.0},
+            seed_base=HELD_OUT,
+        ),
     ]
     for pl in ("ankle", "shank"):
         out += [
@@ -305,7 +359,85 @@ def plot(results: list[Result], out_dir: Path) -> list[str]:
     fig.tight_layout()
     fig.savefig(out_dir / "accuracy_ankle_trace.png", dpi=110)
     plt.close(fig)
-    return ["accuracy_gct_error.png", "accuracy_ankle_trace.png"]
+    _plot_foot_landings(out_dir / "accuracy_foot_landing.png", plt)
+    return ["accuracy_gct_error.png", "accuracy_ankle_trace.png", "accuracy_foot_landing.png"]
+
+
+def _plot_foot_landings(path: Path, plt: Any) -> None:
+    """One realistic-touchdown landing per strike pattern: the signals the foot kernel uses."""
+    fs = 400.0
+    lag = 2  # jerk_lag_ms 5 ms at 400 Hz
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.4), sharey=True)
+    for ax, strike in zip(axes, STRIKES, strict=True):
+        sim = GaitSimulator(
+            RunnerParams(strike=strike, cadence_spm=175.0, gct_ms=240.0, **REALISTIC),  # type: ignore[arg-type]
+            duration_s=6.0,
+            seed=5,
+        )
+        t = np.arange(int(sim.end_s * fs)) / fs
+        acc, gyr = sim.render("left", t)
+        steps = detect_steps(acc, gyr, sampling_rate_hz=fs)
+        x = np.concatenate([acc, gyr], axis=1)
+        sums = x[lag - 1 :] + x[: -(lag - 1)]
+        d = sums[2 * lag :] - 2.0 * sums[lag:-lag] + sums[: -2 * lag]
+        jerk = np.zeros(t.size)
+        jerk[3 * lag - 1 :] = (
+            np.linalg.norm(d[:, :3], axis=1) + 0.2 * np.linalg.norm(d[:, 3:], axis=1)
+        ) / lag
+        first_diff = np.zeros(t.size)
+        first_diff[lag:] = np.linalg.norm(acc[lag:] - acc[:-lag], axis=1) + 0.2 * np.linalg.norm(
+            gyr[lag:] - gyr[:-lag], axis=1
+        )
+        tr = sim.truth("left")
+        ic, to = tr.ic_s[3], tr.to_s[3]
+        m = (t > ic - 0.08) & (t < ic + 0.06)
+        ms = (t[m] - ic) * 1000.0
+        ax.plot(ms, np.linalg.norm(acc[m], axis=1) / G_M_S2, lw=0.9, label="|acc| (g)")
+        ax.plot(ms, gyr[m, 1] / 100.0, lw=0.9, label="pitch velocity (100 deg/s)")
+        ax.plot(ms, first_diff[m] / G_M_S2, lw=0.8, ls=":", label="old: first difference (g)")
+        ax.plot(ms, jerk[m] / G_M_S2, lw=0.9, ls="--", label="landing jerk: 2nd diff. (g)")
+        ax.axvline(0.0, color="k", lw=0.8)
+        j = int(np.argmin(np.abs(steps["ic_idx"] / fs - ic)))
+        ax.axvline((steps["ic_idx"][j] / fs - ic) * 1000.0, color="g", lw=0.8, ls="--")
+        ax.set_title(f"{strike} (TO +{(to - ic) * 1000:.0f} ms)", fontsize=8)
+        ax.set_xlabel("ms from true IC (black); detected IC green", fontsize=7)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=6, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+#: The foot acc+gyro rows as docs/accuracy.md reported them at commit 3ed9096, before the
+#: landing-feature change (F1, median, p95 of |GCT error| in ms).
+FOOT_BEFORE: dict[str, tuple[float, float, float]] = {
+    "foot acc+gyro, original sim": (1.000, 0.6, 1.5),
+    "foot acc+gyro, realistic touchdown": (1.000, 1.8, 13.4),
+    "foot acc+gyro, 4× noise, 5 %/8 % step/contact variability": (0.992, 2.4, 11.9),
+    "foot acc+gyro, 40 g impacts clipped at ±16 g": (1.000, 2.0, 4.5),
+    "foot acc+gyro, pod rotated (mounting estimated)": (1.000, 1.8, 13.4),
+    "foot acc+gyro, 104 Hz": (0.942, 4.3, 21.6),
+    "foot acc+gyro, 833 Hz": (1.000, 1.5, 11.1),
+}
+
+
+def _foot_before_after(results: list[Result]) -> str:
+    lines = [
+        "| condition | F1 before → now | median abs err ms before → now | "
+        "p95 abs err ms before → now |",
+        "|---|---|---|---|",
+    ]
+    for r in results:
+        before = FOOT_BEFORE.get(r.cond.name)
+        e = np.abs(r.errors)
+        if before is None or e.size == 0:
+            continue
+        f1 = 2 * r.tp / max(1, 2 * r.tp + r.fp + r.fn)
+        lines.append(
+            f"| {r.cond.name} | {before[0]:.3f} → {f1:.3f} | {before[1]:.1f} → "
+            f"{np.median(e):.1f} | {before[2]:.1f} → {np.percentile(e, 95):.1f} |"
+        )
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -344,6 +476,7 @@ def main() -> None:
         + "\n"
         + "\n".join(walk),
         plots="\n".join(f"![{p}]({p})" for p in pngs),
+        foot_table=_foot_before_after(results),
     )
     args.out.write_text(text)
     print(f"wrote {args.out} in {elapsed:.0f} s")
@@ -382,6 +515,53 @@ pods the acc-only kernel (`_acc_kernel.py`); both documented in their module doc
   `footpod analyze`; the target there is median |GCT error| ≤ 15 ms and F1 ≥ 0.98. Nothing in
   this report shows that target is met on real runners; the "baseline: same ICs + fixed 270 ms"
   rows show what the TO detector adds over a fixed contact time on simulated data.
+
+## Foot acc+gyro kernel: what limited it and what changed
+
+The foot rows missed the issue's simulated target (p95 |GCT error| ≤ 8 ms) on the "realistic
+touchdown" model. Per-step errors showed **IC, not TO**, was wrong: TO p95 was 2.4 ms, IC p95
+13 ms, almost all on **midfoot** landings (IC 10–35 ms early) and a few rearfoot / forefoot
+ones (IC 5–9 ms late). Causes, seen in the signals (`accuracy_foot_landing.png`):
+
+1. The landing feature was a *first* difference of acc and gyro over 5 ms. The foot's smooth
+   deceleration in late swing (|acc| falling by ~5 g over 50 ms) gives a first difference
+   comparable to 30 % of a weak midfoot impact, so the onset walk-back ran into late swing. Now
+   the feature is a **second** difference (change of slope) of 5 ms sums: ~1 m/s² for smooth
+   motion, tens of m/s² for the impact (Falbriard et al. 2018's jerk-type IC features).
+2. The first lobe of a ringing impact can be under half of a later one; `impact_rise_frac`
+   0.5 → 0.35 keeps the first lobe.
+3. A swing that pauses and resumes (simulated high-cadence midfoot swings; mid-swing knocks on
+   real feet) could yield a landing in the air: now no landing is sought before a toe-up rotation
+   larger than a forefoot heel drop (`max_heel_drop_deg` 30°, vs −7.9 ± 2.8° forefoot strike
+   angle, SCIENCE.md §2).
+4. At 104 Hz: landings whose sampled impact peak stayed below 1.5 g were dropped (recall 0.89);
+   `impact_min_g` is now 1.2 g and a candidate that fails is skipped, not the step. IC is placed
+   sub-sample by extrapolating the rising edge of the landing jerk; TO is the vertex of a
+   least-squares parabola over ±5 ms (3 points below 300 Hz), which halves the effect of gyro
+   noise on TO.
+
+{foot_table}
+
+**What was tuned on what.** The new defaults (`impact_rise_frac`, `impact_min_g`,
+`max_heel_drop_deg`, `to_fit_ms`) were chosen on this report's own seeds (107–205) of the
+"realistic touchdown", "4× noise" and "104 Hz" conditions, with the real walking rows as a
+guard. The rows marked **held-out seeds** (9007–9105) and the touchdown variants (200 deg/s
+touchdown, 10 ms impact onset, 3 g impacts for all strikes) were not used to choose a default:
+they were run after the changes above, and once more to try a stricter `impact_noise_factor`
+(4–5: fixes the 3 g row, but loses landings with 4× noise), which was rejected, so the defaults
+are unchanged by them. `tests/kernels/test_kernel_running_sim.py` checks the target on further
+held-out seeds (31–52). Costs of the change: the 5 ms sums move IC ~1 ms later at 833 Hz
+(median 1.5 → 2.2 ms there, still well inside the target), and batch throughput of the foot
+kernel fell from ~87 to ~56 M samples/s (still > 50× the NumPy reference; per-packet call
+≤ 2 µs; see `benchmarks/bench_kernel.py`).
+
+**Sampling rate.** At 104 Hz a sample is 9.6 ms and the ~45 Hz impact is sampled about twice per
+period: F1 reaches ≥ 0.99 and the median error 3.2–3.3 ms on the realistic model, but p95
+|GCT error| is 8.2–8.4 ms, just over the 8 ms target, and with 4× noise recall drops to 0.96 and
+p95 to ~10 ms. **The target is not reached at 104 Hz.**
+**Use ≥ 200 Hz for a foot pod** (208 Hz meets the target with margin here; Bailey & Harle 2014
+advise ≥ 250 Hz for foot trajectories). Remaining weak spot: very weak landings (3 g) at slow
+cadence, where a late-swing ripple can pass for the impact (see the held-out rows).
 
 ## Simulated running
 
