@@ -40,8 +40,8 @@ from sensor_service.sim.sources import FootSampleSource
 
 ATHLETE, POD, RUN = "ana", "ana-left", "run-2026-11-26"
 T0_NS = 1_764_000_000_000_000_000
-ACC_SCALE = float(np.float32(16 * 9.80665 / 32767))
-GYR_SCALE = float(np.float32(2000.0 / 32767))
+ACC_SCALE = 16 * 9.80665 / 32767
+GYR_SCALE = 2000.0 / 32767
 
 
 def signal(rate_hz: float, n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -13,7 +13,8 @@ and one private influxd are started. Then:
    point. Everything is on: validation, line-protocol encoding, batching, manual acks after
    the 204. The ingest's peak RSS (``VmHWM``) is read from ``/proc``.
 
-Prints one JSON line (points/s of both, ratio, RSS) after a human-readable summary.
+Prints one JSON line (points/s of both, the ingest's messages/s, ratio, RSS) after a
+human-readable summary.
 """
 
 from __future__ import annotations
@@ -204,6 +205,7 @@ async def main() -> None:
         "workers": args.workers,
         "raw_write_points_s": round(raw),
         "ingest_points_s": round(rate),
+        "ingest_messages_s": round(rate / args.steps_per_message),
         "ratio": round(rate / raw, 2),
         "ingest_peak_rss_mb": round(rss, 1),
         "cpus": os.cpu_count(),
@@ -213,8 +215,9 @@ async def main() -> None:
     }
     print(
         f"raw batched write ceiling: {raw:,.0f} points/s; ingest MQTT→InfluxDB: {rate:,.0f} "
-        f"points/s with {args.workers} worker(s) ({rate / raw:.2f} of the ceiling); peak RSS "
-        f"per worker {rss:.0f} MB",
+        f"points/s ({rate / args.steps_per_message:,.0f} messages/s of "
+        f"{args.steps_per_message} steps) with {args.workers} worker(s) ({rate / raw:.2f} of "
+        f"the ceiling); peak RSS per worker {rss:.0f} MB",
         file=sys.stderr,
     )
     print(json.dumps(result))

@@ -632,7 +632,7 @@ IMU_MAGIC: Final = b"FPIM"
 IMU_FORMAT_VERSION: Final = 1
 IMU_MAX_SAMPLES: Final = 4096
 #: magic, version, flags, n samples, t0_ns, period_ns, acc scale, gyr scale, 3 id lengths.
-_IMU_HEAD: Final = struct.Struct("<4sBBHqdffBBB")
+_IMU_HEAD: Final = struct.Struct("<4sBBHqdddBBB")
 _IMU_HAS_GYRO: Final = 0x01
 _INT16_MAX: Final = 32767
 

@@ -64,11 +64,6 @@ GYR_RANGE_DEG_S = 2000.0
 _INT16_MAX = 32767
 
 
-def _f32(value: float) -> float:
-    """``value`` rounded to float32, as the binary payload carries it."""
-    return float(np.float32(value))
-
-
 class ImuStream:
     """Batches one pod's contiguous raw samples into :class:`ImuBatch` payloads.
 
@@ -131,8 +126,8 @@ class ImuStream:
         t0 = self.reader.index_to_epoch_ns(float(first))
         period = (self.reader.index_to_epoch_ns(float(first + n)) - t0) / n
         limit = self.reader.acc_clip_limit_m_s2 or DEFAULT_ACC_RANGE_M_S2
-        acc_scale = _f32(limit / _INT16_MAX)
-        gyr_scale = _f32(GYR_RANGE_DEG_S / _INT16_MAX)
+        acc_scale = limit / _INT16_MAX
+        gyr_scale = GYR_RANGE_DEG_S / _INT16_MAX
         values = acc / acc_scale if gyr is None else np.hstack([acc / acc_scale, gyr / gyr_scale])
         counts = np.clip(np.rint(np.nan_to_num(values)), -_INT16_MAX, _INT16_MAX).astype(np.int16)
         return ImuBatch(

@@ -37,7 +37,7 @@ def _batch(athlete: str = "ana", pod: str = "ana-left", *, n: int = 5, t0: int =
 
 
 def _rounded_scales(batch: ImuBatch) -> ImuBatch:
-    """The batch as a receiver sees it (scales are float32 on the wire)."""
+    """The batch as a receiver sees it (validated, counts as a tuple)."""
     return decode_imu_batch(
         encode_imu_batch(batch), topic_athlete=batch.athlete, topic_pod=batch.pod
     )
@@ -46,7 +46,7 @@ def _rounded_scales(batch: ImuBatch) -> ImuBatch:
 def test_round_trip_and_points() -> None:
     batch = _rounded_scales(_batch())
     payload = encode_imu_batch(batch)
-    assert len(payload) == 35 + len("ana") + len("ana-left") + len("run-1") + 5 * 12
+    assert len(payload) == 43 + len("ana") + len("ana-left") + len("run-1") + 5 * 12
     assert decode_imu_batch(payload, topic_athlete="ana", topic_pod="ana-left") == batch
     points = message_to_points("footpod/v1/ana/ana-left/imu", payload)
     assert [p.ts_ns for p in points] == batch.timestamps()
@@ -87,7 +87,7 @@ GOOD = encode_imu_batch(_batch())
         ("ana/ana-left", GOOD + b"\0\0", "bytes;"),
         ("bob/ana-left", GOOD, "differ from the topic"),
         ("ana/ana-left", _patched(GOOD, 16, "<d", float("nan")), "period_ns"),
-        ("ana/ana-left", _patched(GOOD, 24, "<f", -1.0), "acc_scale"),
+        ("ana/ana-left", _patched(GOOD, 24, "<d", -1.0), "acc_scale"),
         ("ana/ana-left", _patched(GOOD, 8, "<q", -5), "time range"),
         ("ana/ana-left", GOOD[:-2] + struct.pack("<h", -32768), "reserved"),
     ],
