@@ -428,10 +428,6 @@ class MosquittoService(ServiceProcess):
             f"allow_anonymous {'true' if self.allow_anonymous else 'false'}",
             "persistence true",
             f"persistence_location {self.data_dir}/",
-            # As deploy/mosquitto: no per-session message-count cap (the default 1000 silently
-            # drops what an absent ingest worker has queued), a byte bound instead.
-            "max_queued_messages 0",
-            "max_queued_bytes 268435456",
             f"autosave_interval {self.autosave_interval_s}",
             "log_dest stderr",
             "log_type error",
