@@ -214,6 +214,7 @@ class AthleteSession:
         status_interval_s: float = 5.0,
         state_dir: Path | None = None,
         athlete_params: AthleteParams | None = None,
+        steps_batch_s: float = 1.0,
         speed_m_s: float | None = None,
         raw_imu: bool = False,
     ) -> None:
@@ -226,6 +227,8 @@ class AthleteSession:
         self.status_interval_s = status_interval_s
         #: Where the publishers keep their spools (default: the publisher's, see bus.spool).
         self.state_dir = state_dir
+        #: Steps of a pod are published together at most this often (and at the end).
+        self.steps_batch_s = steps_batch_s
         self.pairer = StepPairer()
         #: Body parameters for the load model; None (no load estimates) rather than defaults
         #: that would pass for a real person's numbers.
@@ -342,18 +345,22 @@ class AthleteSession:
                 await pub.publish(imu_topic, encode_imu_batch(batch))
                 result.imu_samples_published += batch.n_samples
 
-        async def emit(steps: np.ndarray) -> None:
-            records = [self._record(spec, reader, row) for row in steps]
-            if not records:
+        unsent: list[StepRecord] = []
+        last_sent_s = time.monotonic()
+
+        async def emit(steps: np.ndarray, *, final: bool = False) -> None:
+            """Publish completed steps batched over ``steps_batch_s`` (fewer, larger messages:
+            the ingest's cost is mostly per message, docs/benchmarks.md)."""
+            nonlocal last_sent_s
+            unsent.extend(self._record(spec, reader, row) for row in steps)
+            now = time.monotonic()
+            due = now - last_sent_s >= self.steps_batch_s or len(unsent) >= 50
+            if not unsent or not (final or due):
                 return
-            batch = StepsBatch(
-                self.athlete,
-                spec.pod,
-                spec.side,
-                spec.placement,
-                self.run,
-                tuple(records),
-            )
+            records = tuple(unsent)
+            unsent.clear()
+            last_sent_s = now
+            batch = StepsBatch(self.athlete, spec.pod, spec.side, spec.placement, self.run, records)
             await pub.publish(steps_topic, batch.to_json())
             result.steps_published += len(records)
             result.gct_ms.extend(float(r.fields["gct_ms"]) for r in records)
@@ -393,7 +400,7 @@ class AthleteSession:
         await task  # the reader ends its stream once stopped; errors propagate
         waiter.cancel()
         if detector is not None:
-            await emit(detector.flush())
+            await emit(detector.flush(), final=True)
         if imu is not None:
             await publish_imu(imu.flush())
         publish_status("stopped")

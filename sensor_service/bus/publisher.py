@@ -146,6 +146,7 @@ class MqttPublisher:
         self._idle = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._close_requested = asyncio.Event()
         self.counters = PublisherCounters()
 
     @property
@@ -226,6 +227,12 @@ class MqttPublisher:
                 self.spool_dir,
             )
         self._closing = True
+        # Leave the connection cleanly (DISCONNECT, so the broker does not fire the last will
+        # of a pod that was stopped on purpose); cancel only if that does not happen in time.
+        self._close_requested.set()
+        if self._task is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._task), 5.0)
         await self._stop_task()
         if self._spool is not None:
             await self._spool.aclose()
@@ -262,7 +269,8 @@ class MqttPublisher:
                         log.info("%s: reconnected to %s", self._client_id, self._target)
                     attempt = 0
                     self._connected.set()
-                    await self._pump(client)
+                    if await self._pump_until_closed(client):
+                        return
             except (aiomqtt.MqttError, _NoSubscriberError) as exc:
                 if isinstance(exc, aiomqtt.MqttError):
                     self._connected.clear()
@@ -279,6 +287,41 @@ class MqttPublisher:
                     delay,
                 )
                 await asyncio.sleep(delay)
+
+    async def _pump_until_closed(self, client: aiomqtt.Client) -> bool:
+        """Pump until :meth:`close` (True) or a connection error (raised).
+
+        "No matching subscribers" is retried on the same connection after a pause: tearing
+        the connection down would make the broker fire the pod's last will ("lost").
+        """
+        attempt = 0
+        while True:
+            pump = asyncio.ensure_future(self._pump(client))
+            closing = asyncio.ensure_future(self._close_requested.wait())
+            await asyncio.wait({pump, closing}, return_when=asyncio.FIRST_COMPLETED)
+            closing.cancel()
+            if not pump.done():  # close(): stop pumping, then leave `async with` cleanly
+                pump.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pump
+                return True
+            try:
+                pump.result()
+            except _NoSubscriberError as exc:
+                delay = backoff_s(attempt, base_s=0.5, cap_s=5.0)
+                attempt += 1
+                log.warning(
+                    "%s: nobody subscribes to %s yet; %d messages spooled; retry in %.1f s",
+                    self._client_id,
+                    exc,
+                    self.pending,
+                    delay,
+                )
+                try:
+                    await asyncio.wait_for(self._close_requested.wait(), delay)
+                except TimeoutError:
+                    continue
+                return True
 
     async def _pump(self, client: aiomqtt.Client) -> None:
         """Publish the spool in order, ``max_inflight`` at a time; commit on PUBACK.

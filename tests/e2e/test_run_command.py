@@ -6,6 +6,7 @@ import asyncio
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import aiomqtt
 import pytest
@@ -15,10 +16,14 @@ from sensor_service.bus.mqtt_url import parse_mqtt_url
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 
-async def test_run_publishes_steps_and_status(mqtt_url: str) -> None:
+async def test_run_publishes_steps_and_status(
+    mqtt_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FOOTPOD_STATE_DIR", str(tmp_path))  # a spool of its own
     target = parse_mqtt_url(mqtt_url)
     steps: list[dict[str, object]] = []
     status: dict[str, dict[str, object]] = {}
+    history: list[tuple[object, object, bool]] = []
     async with aiomqtt.Client(target.hostname, target.port) as client:
         await client.subscribe("footpod/v1/gw/+/steps", qos=1)
         await client.subscribe("footpod/v1/gw/+/status", qos=1)
@@ -54,6 +59,7 @@ async def test_run_publishes_steps_and_status(mqtt_url: str) -> None:
                     steps.extend(payload["steps"])
                 else:
                     status[payload["pod"]] = payload
+                    history.append((payload["pod"], payload["state"], message.retain))
 
         collector = asyncio.create_task(collect())
         _, err = await asyncio.wait_for(proc.communicate(), 60)
@@ -62,7 +68,7 @@ async def test_run_publishes_steps_and_status(mqtt_url: str) -> None:
     assert proc.returncode == 0, err.decode()
     assert len(steps) >= 15  # ~8 s of running at ~170 spm, after the standing start
     assert {s["gct_ms"] > 150 for s in steps} == {True}  # type: ignore[operator]
-    assert status["gw-left"]["state"] == "stopped"
+    assert status["gw-left"]["state"] == "stopped", history
     assert status["gw-right"]["packets_lost"] == 0
     assert b"steps published" in err
 
