@@ -7,13 +7,14 @@ one-line change here plus a bump of :data:`SCHEMA_VERSION`.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
+
+import orjson
 
 from sensor_service.errors import InvalidIdentifierError, PayloadError
 
@@ -779,8 +780,10 @@ def message_to_series(topic_name: str, payload: bytes) -> list[Series]:
     if kind == "imu" and pod is not None:
         return [imu_to_series(decode_imu_batch(payload, topic_athlete=athlete, topic_pod=pod))]
     try:
-        obj = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        # orjson: ~4x faster than json on the ingest's hot path; strict (no NaN literals,
+        # UTF-8 only, 64-bit integers), which the schema wants anyway.
+        obj = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
         raise PayloadError(f"payload is not JSON: {exc}") from exc
     if kind == "steps" and pod is not None:
         return [parse_steps_series(obj, topic_athlete=athlete, topic_pod=pod)]
