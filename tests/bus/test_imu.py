@@ -159,26 +159,6 @@ async def _wait_rows(url: str, db: str, pod: str, n: int, timeout_s: float = 20)
     return rows
 
 
-@pytest.fixture
-async def ingest(mqtt_url: str, influx_db: tuple[str, str]):  # type: ignore[no-untyped-def]
-    url, db = influx_db
-    worker = IngestWorker(
-        mqtt_url=mqtt_url,
-        influx_url=url,
-        database=db,
-        client_id=f"ingest-{uuid.uuid4().hex[:8]}",
-        share_group=f"g{uuid.uuid4().hex[:8]}",
-        flush_interval_s=0.1,
-        leave_on_stop=True,
-    )
-    stop = asyncio.Event()
-    task = asyncio.create_task(worker.run(stop))
-    await asyncio.wait_for(worker.ready.wait(), 10)
-    yield worker
-    stop.set()
-    await asyncio.wait_for(task, 10)
-
-
 @pytest.mark.integration
 async def test_published_samples_are_stored_exactly_and_once(
     mqtt_url: str, influx_db: tuple[str, str], ingest: IngestWorker

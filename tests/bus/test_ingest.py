@@ -56,26 +56,6 @@ async def _wait_count(url: str, db: str, athlete: str, expected: int, timeout_s:
     return n
 
 
-@pytest.fixture
-async def ingest(mqtt_url: str, influx_db: tuple[str, str]):  # type: ignore[no-untyped-def]
-    url, db = influx_db
-    worker = IngestWorker(
-        mqtt_url=mqtt_url,
-        influx_url=url,
-        database=db,
-        client_id=f"ingest-{uuid.uuid4().hex[:8]}",
-        share_group=f"g{uuid.uuid4().hex[:8]}",
-        flush_interval_s=0.1,
-        leave_on_stop=True,
-    )
-    stop = asyncio.Event()
-    task = asyncio.create_task(worker.run(stop))
-    await asyncio.wait_for(worker.ready.wait(), 10)
-    yield worker
-    stop.set()
-    await asyncio.wait_for(task, 10)
-
-
 async def test_steps_are_stored_once_even_when_redelivered(
     mqtt_url: str, influx_db: tuple[str, str], ingest: IngestWorker
 ) -> None:
