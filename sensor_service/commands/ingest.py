@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
-import signal
 from pathlib import Path
 from typing import Any
 
+from sensor_service.commands._signals import stop_on_signals
 from sensor_service.contracts import validate_id
 from sensor_service.ingest.worker import DEFAULT_SHARE_GROUP, IngestWorker
 from sensor_service.metrics import expose_counters, log_metrics_periodically, serve_metrics
@@ -92,10 +91,7 @@ def main(args: argparse.Namespace) -> int:
 
     async def run() -> None:
         stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
+        stop_on_signals(stop)
         expose_counters("ingest", worker.counters.as_dict)
         metrics = await serve_metrics(args.metrics_port) if args.metrics_port else None
         ticker = asyncio.create_task(log_metrics_periodically(args.log_counters_s, stop=stop))

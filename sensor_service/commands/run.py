@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import signal
 import time
 from typing import Any
 
 from rich.console import Console
 
 from sensor_service.bus.mqtt_url import parse_mqtt_url
+from sensor_service.commands._signals import stop_on_signals
 from sensor_service.contracts import validate_id
 from sensor_service.errors import ConfigError
 from sensor_service.pipeline import AthleteSession, PodSpec
@@ -79,10 +79,7 @@ async def _run(args: argparse.Namespace, specs: list[PodSpec]) -> AthleteSession
         backend=args.backend,
     )
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+    stop_on_signals(stop)
     async with contextlib.AsyncExitStack() as stack:
         if args.simulate:
             await _simulate(stack, profile.name, specs)

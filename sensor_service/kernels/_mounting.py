@@ -15,7 +15,7 @@ flexion. From a stretch of walking or running, with some standing or foot-flat p
 4. **x** = y × z (right-handed).
 
 Returns ``R`` with ``v_foot = R @ v_pod``: rows are the foot axes in pod coordinates, as
-:func:`sensor_service.frames.pod_to_foot_rotation` returns them.
+:meth:`sensor_service.profiles.Mounting.rotation` returns them.
 """
 
 from __future__ import annotations

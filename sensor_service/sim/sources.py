@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from sensor_service.frames import pod_to_foot_rotation
+from sensor_service.profiles import Mounting
 from sensor_service.sim.gait import GaitSimulator
 
 __all__ = ["FootSampleSource"]
@@ -38,7 +38,8 @@ class FootSampleSource:
         c, s = np.cos(ang), np.sin(ang)
         tilt = np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
         # foot = R @ pod  =>  pod = R.T @ foot; the misalignment tilts the pod about foot y.
-        self._foot_to_pod = pod_to_foot_rotation(forward_axis, left_axis).T @ tilt.T
+        rotation = Mounting().with_axes(forward_axis, left_axis).rotation()  # foot = R @ pod
+        self._foot_to_pod = rotation.T @ tilt.T
 
     def read(self, n: int) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
         """Next ``n`` samples (fewer at the end) as (acc m/s², gyr deg/s); None after the end."""
