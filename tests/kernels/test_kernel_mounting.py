@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from kernel_eval import accuracy, sim_run
 
-from sensor_service.frames import pod_to_foot_rotation
 from sensor_service.kernels import MountingError, detect_steps, estimate_mounting
 from sensor_service.kernels._gaitmap_data import GAITMAP_SAMPLING_RATE_HZ, GaitmapFoot
+from sensor_service.profiles import Mounting
 from sensor_service.sim.gait import GaitSimulator, RunnerParams
 from sensor_service.sim.sources import FootSampleSource
 
@@ -89,7 +89,7 @@ def test_strapped_pod_through_sample_source() -> None:
         chunks.append(chunk)
     acc_pod = np.concatenate([c[0] for c in chunks])
     gyr_pod = np.concatenate([c[1] for c in chunks])
-    declared = pod_to_foot_rotation("-y", "+x")
+    declared = Mounting().with_axes("-y", "+x").rotation()
     truth = sim.truth("right")
     for r in (declared, estimate_mounting(acc_pod, gyr_pod)):
         steps = detect_steps(acc_pod @ r.T, gyr_pod @ r.T, sampling_rate_hz=fs)
