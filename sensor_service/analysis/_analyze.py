@@ -183,6 +183,8 @@ def analyze_recording(
         method=det.method,
         mounting=mounting,
         resampled=rec.resampled,
+        acc_unit=rec.acc_unit,
+        gyro_unit=rec.gyro_unit,
         dropped_steps=det.dropped_steps,
         pairing="one foot: step/flight/cadence assume symmetric steps",
     )
@@ -213,8 +215,8 @@ def analyze(
     *,
     sampling_rate_hz: float | None = None,
     placement: str = "foot",
-    acc_unit: str = "m/s2",
-    gyro_unit: str = "deg/s",
+    acc_unit: str = "auto",
+    gyro_unit: str = "auto",
     athlete: AthleteParams | None = None,
     speed_m_s: float | None = None,
     clip_limit_m_s2: float | None = None,
@@ -230,7 +232,8 @@ def analyze(
     One row per contact with :data:`STEP_COLUMNS` (times in seconds from the first sample), plus
     :data:`LOAD_COLUMNS` when ``athlete`` is given (``k_leg_kn_m`` needs ``speed_m_s``).
     ``placement`` "ankle"/"shank" (or no gyro columns) runs the acc-only method. ``df.attrs``
-    says which method ran, how the mounting was found, and whether ``t`` was resampled.
+    says which method ran, how the mounting was found, whether ``t`` was resampled and which
+    units were read ("auto": inferred from the data).
     Raises :class:`AnalysisError` (one-line message) for unusable input.
     """
     if placement not in ("foot", "ankle", "shank"):

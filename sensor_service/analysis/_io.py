@@ -18,8 +18,14 @@ if TYPE_CHECKING:
 
 __all__ = ["ACC_UNITS", "GYRO_UNITS", "AnalysisError", "Recording", "load_recording"]
 
-ACC_UNITS: Final = ("m/s2", "g")
-GYRO_UNITS: Final = ("deg/s", "rad/s")
+#: "auto" (the default) infers the unit from the data: see :func:`infer_acc_unit`.
+ACC_UNITS: Final = ("auto", "m/s2", "g")
+GYRO_UNITS: Final = ("auto", "deg/s", "rad/s")
+#: Median |acc| of gait (walking ~1 g, running ankle up to ~3 g) lies within these bounds (g).
+_MEDIAN_ACC_G: Final = (0.5, 6.0)
+#: During gait (|acc| 99th percentile above 2 g) a foot or shank gyro peaks at hundreds of deg/s
+#: (5–20 rad/s): a 99th percentile below this many is in rad/s.
+_GAIT_GYRO_MIN_DEG_S: Final = 50.0
 _MIN_SECONDS: Final = 3.0
 #: Samples whose time step is off the median by more than this fraction count as jitter.
 _JITTER_FRAC: Final = 0.1
@@ -39,6 +45,8 @@ class Recording:
     gyr_deg_s: NDArray[np.float64] | None
     sampling_rate_hz: float
     resampled: bool  # the t column was jittery or had gaps: linear interpolation on a grid
+    acc_unit: str = "m/s2"  # the unit of the input file (inferred when "auto" was asked)
+    gyro_unit: str | None = None  # likewise; None without gyro
 
 
 def _read(source: Any) -> pd.DataFrame:
@@ -71,11 +79,14 @@ def load_recording(
     source: Any,
     *,
     sampling_rate_hz: float | None = None,
-    acc_unit: str = "m/s2",
-    gyro_unit: str = "deg/s",
+    acc_unit: str = "auto",
+    gyro_unit: str = "auto",
     use_gyro: bool = True,
 ) -> Recording:
     """Read ``ax,ay,az`` (+ optional ``gx,gy,gz``, ``t`` in s) and convert to m/s², deg/s.
+
+    Units "auto" are inferred from the data (:func:`infer_acc_unit`, :func:`infer_gyro_unit`);
+    a unit given explicitly is checked against the data and a mismatch is an error.
 
     With ``t`` the rate is estimated from the median time step (``sampling_rate_hz`` may be
     omitted, and must agree within 5 % if given); a jittery or gappy ``t`` is resampled on a
@@ -100,10 +111,15 @@ def load_recording(
         raise AnalysisError(f"gyro needs all of gx,gy,gz; found only {','.join(gyro_cols)}")
     if gyro_cols and use_gyro:
         gyr = np.column_stack([_column(df, c) for c in gyro_cols])
-        if gyro_unit == "rad/s":
-            gyr = np.rad2deg(gyr)
+    if acc_unit == "auto":
+        acc_unit = infer_acc_unit(acc)
     if acc_unit == "g":
         acc = acc * G0_M_S2
+    if gyr is not None:
+        if gyro_unit == "auto":
+            gyro_unit = infer_gyro_unit(acc, gyr)
+        if gyro_unit == "rad/s":
+            gyr = np.rad2deg(gyr)
     _check_units(acc, gyr, acc_unit, gyro_unit)
 
     fs = sampling_rate_hz
@@ -131,27 +147,69 @@ def load_recording(
         raise AnalysisError(
             f"recording too short: {acc.shape[0] / fs:.1f} s, need at least {_MIN_SECONDS:g} s"
         )
-    return Recording(np.ascontiguousarray(acc), gyr, float(fs), resampled)
+    return Recording(
+        np.ascontiguousarray(acc),
+        gyr,
+        float(fs),
+        resampled,
+        acc_unit=acc_unit,
+        gyro_unit=None if gyr is None else gyro_unit,
+    )
+
+
+def _median_norm(x: NDArray[np.float64]) -> float:
+    a = np.linalg.norm(x, axis=1)
+    a = a[np.isfinite(a)]
+    if a.size == 0:
+        raise AnalysisError("no finite acceleration sample")
+    return float(np.median(a))
+
+
+def infer_acc_unit(acc: NDArray[np.float64]) -> str:
+    """The unit, "g" or "m/s2", that that puts the median |acc| of the recording at gait's 0.5–6 g.
+
+    The two ranges (0.5–6 in g, 4.9–59 in m/s²) overlap only between 4.9 and 6, where a median
+    of 4.9–6 g would be implausible and 0.5–0.6 g too: there the closer to 1 g (in ratio) wins.
+    """
+    med = _median_norm(acc)
+    lo, hi = _MEDIAN_ACC_G
+    as_g = lo <= med <= hi
+    as_si = lo * G0_M_S2 <= med <= hi * G0_M_S2
+    if as_g and as_si:
+        return "g" if abs(math.log(med)) < abs(math.log(med / G0_M_S2)) else "m/s2"
+    if as_g or as_si:
+        return "g" if as_g else "m/s2"
+    raise AnalysisError(
+        f"median |acc| is {med:.3g} in the file's unit: neither about 1 g nor about "
+        f"{G0_M_S2:.2f} m/s²; is the file an accelerometer recording in g or m/s²?"
+    )
+
+
+def infer_gyro_unit(acc_m_s2: NDArray[np.float64], gyr: NDArray[np.float64]) -> str:
+    """The gyro unit: "rad/s" when the 99th percentile of |ω| during gait is below 50 (a foot
+    turns at hundreds of deg/s, 5–20 rad/s), else "deg/s" (also when there is no gait)."""
+    a = np.linalg.norm(acc_m_s2, axis=1)
+    if float(np.nanpercentile(a, 99)) <= 2.0 * G0_M_S2:
+        return "deg/s"  # no gait to judge by
+    w_max = float(np.nanpercentile(np.linalg.norm(gyr, axis=1), 99))
+    return "rad/s" if w_max < _GAIT_GYRO_MIN_DEG_S else "deg/s"
 
 
 def _check_units(
     acc: NDArray[np.float64], gyr: NDArray[np.float64] | None, acc_unit: str, gyro_unit: str
 ) -> None:
-    a = np.linalg.norm(acc, axis=1)
-    a = a[np.isfinite(a)]
-    if a.size == 0:
-        raise AnalysisError("no finite acceleration sample")
-    med = float(np.median(a))
-    if not 0.5 * G0_M_S2 <= med <= 6.0 * G0_M_S2:  # walking ~1 g, running ankle up to ~3 g
+    med = _median_norm(acc)
+    lo, hi = _MEDIAN_ACC_G
+    if not lo * G0_M_S2 <= med <= hi * G0_M_S2:
         hint = "g" if med < 0.5 * G0_M_S2 else "m/s2"
         raise AnalysisError(
             f"median |acc| is {med:.3g} {acc_unit} after conversion, not about 1 g: "
             f"wrong unit? try --acc-unit {hint}"
         )
-    if gyr is not None and float(np.percentile(a, 99)) > 2.0 * G0_M_S2:  # there is gait
-        w = np.linalg.norm(gyr, axis=1)
-        w_max = float(np.nanpercentile(w, 99))
-        if w_max < 30.0:
+    a = np.linalg.norm(acc, axis=1)
+    if gyr is not None and float(np.nanpercentile(a, 99)) > 2.0 * G0_M_S2:  # there is gait
+        w_max = float(np.nanpercentile(np.linalg.norm(gyr, axis=1), 99))
+        if w_max < _GAIT_GYRO_MIN_DEG_S:
             raise AnalysisError(
                 f"gyro peaks at {w_max:.3g} deg/s during gait (expected hundreds): "
                 f"wrong unit? try --gyro-unit rad/s (given {gyro_unit})"

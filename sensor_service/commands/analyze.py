@@ -41,8 +41,18 @@ def register(sub: Any) -> None:
         help="sampling rate (Hz); optional with a t column",
     )
     parser.add_argument("--placement", choices=("foot", "ankle", "shank"), default="foot")
-    parser.add_argument("--acc-unit", choices=("m/s2", "g"), default="m/s2")
-    parser.add_argument("--gyro-unit", choices=("deg/s", "rad/s"), default="deg/s")
+    parser.add_argument(
+        "--acc-unit",
+        choices=("m/s2", "g", "auto"),
+        default="auto",
+        help="unit of ax,ay,az (default: inferred from the data, median |acc| about 1 g)",
+    )
+    parser.add_argument(
+        "--gyro-unit",
+        choices=("deg/s", "rad/s", "auto"),
+        default="auto",
+        help="unit of gx,gy,gz (default: inferred, a foot turns at hundreds of deg/s in gait)",
+    )
     parser.add_argument(
         "--out", type=Path, required=True, metavar="STEPS.csv", help="step table to write"
     )
@@ -103,7 +113,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     gct = table["gct_ms"]
     summary = (
         f"{len(table)} contacts ({attrs['method']} method, {attrs['sampling_rate_hz']:.1f} Hz"
-        f"{', resampled t' if attrs['resampled'] else ''})"
+        f"{', resampled t' if attrs['resampled'] else ''}; acc in {attrs['acc_unit']}"
+        f"{'' if attrs['gyro_unit'] is None else ', gyro in ' + attrs['gyro_unit']})"
     )
     if len(table):
         summary += f"; median contact {gct.median():.0f} ms"

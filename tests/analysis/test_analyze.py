@@ -199,3 +199,33 @@ def test_cli_activity_tunes_the_acc_only_detector_on_real_walking(
     assert _run_cli([*argv, "--out", str(out)], monkeypatch) == 0
     gct = pd.read_csv(out)["gct_ms"]
     assert low_ms <= gct.median() <= high_ms
+
+
+@pytest.mark.parametrize("placement", ["foot", "ankle"])
+def test_units_are_inferred_when_not_given(placement: str) -> None:
+    """The files are in g and rad/s; without --acc-unit / --gyro-unit both are inferred, and the
+    steps equal those of the explicit units. The same data in m/s² and deg/s is read as such."""
+    left, _, _ = sim_frames(placement)
+    explicit = analyze(left, placement=placement, acc_unit="g", gyro_unit="rad/s")
+    inferred = analyze(left, placement=placement)
+    assert inferred.attrs["acc_unit"] == "g"
+    assert inferred.attrs["gyro_unit"] == ("rad/s" if placement == "foot" else None)
+    pd.testing.assert_frame_equal(inferred, explicit)
+    si = left.copy()
+    si[["ax", "ay", "az"]] *= 9.80665
+    if placement == "foot":
+        si[["gx", "gy", "gz"]] = np.rad2deg(si[["gx", "gy", "gz"]])
+    as_si = analyze(si, placement=placement)
+    assert (as_si.attrs["acc_unit"], as_si.attrs["gyro_unit"]) == (
+        "m/s2",
+        "deg/s" if placement == "foot" else None,
+    )
+    np.testing.assert_allclose(as_si["gct_ms"], explicit["gct_ms"], atol=0.5)
+
+
+def test_unit_that_fits_neither_is_an_error() -> None:
+    left, _, _ = sim_frames("ankle")
+    milli_g = left.copy()
+    milli_g[["ax", "ay", "az"]] *= 1000.0  # counts of mg: neither g nor m/s²
+    with pytest.raises(AnalysisError, match="neither about 1 g"):
+        analyze(milli_g, placement="ankle")
