@@ -27,8 +27,6 @@ _MEDIAN_ACC_G: Final = (0.5, 6.0)
 #: (5–20 rad/s): a 99th percentile below this many is in rad/s.
 _GAIT_GYRO_MIN_DEG_S: Final = 50.0
 _MIN_SECONDS: Final = 3.0
-#: Samples whose time step is off the median by more than this fraction count as jitter.
-_JITTER_FRAC: Final = 0.1
 #: A time step longer than this many nominal periods is a gap (missing samples).
 _GAP_PERIODS: Final = 2.5
 
@@ -128,15 +126,8 @@ def load_recording(
         t = _column(df, "t")
         if not np.all(np.isfinite(t)):
             raise AnalysisError("column 't' has empty or non-numeric values")
-        dt = np.diff(t)
-        if dt.size < 2 or np.any(dt <= 0):
-            raise AnalysisError("column 't' must increase strictly (seconds since any origin)")
-        dt_med = float(np.median(dt))
-        fs_t = 1.0 / dt_med
-        if fs is not None and abs(fs_t - fs) > 0.05 * fs:
-            raise AnalysisError(f"column 't' says {fs_t:.1f} Hz but --fs says {fs:g} Hz")
-        fs = fs if fs is not None else fs_t
-        if np.any(np.abs(dt - 1.0 / fs) > _JITTER_FRAC / fs):
+        fs, uniform = _rate_from_t(t, fs)
+        if not uniform:
             acc, gyr = _resample(t - t[0], acc, gyr, fs)
             resampled = True
     if fs is None:
@@ -155,6 +146,38 @@ def load_recording(
         acc_unit=acc_unit,
         gyro_unit=None if gyr is None else gyro_unit,
     )
+
+
+def _rate_from_t(t: NDArray[np.float64], fs: float | None) -> tuple[float, bool]:
+    """The sampling rate (``fs`` if given, checked against ``t``) and whether the samples can be
+    taken as uniform.
+
+    The rate from ``t`` is 1 / median step, or samples / span when ``t`` has ties (timestamps
+    rounded to fewer digits than the rate needs: 2 kHz in whole ms). The samples are uniform when
+    every ``t`` lies within half a sample (plus half the rounding quantum, with ties) of the
+    uniform clock (rounding or arrival jitter of a sensor that samples evenly); otherwise (gaps,
+    drift) they are resampled.
+    """
+    dt = np.diff(t)
+    if dt.size < 2 or np.any(dt < 0) or t[-1] <= t[0]:
+        raise AnalysisError("column 't' must increase (seconds since any origin)")
+    fs_span = (t.size - 1) / float(t[-1] - t[0])
+    fs_t = fs_span if np.any(dt == 0) else 1.0 / float(np.median(dt))  # ties: rounded t
+    if fs is not None:
+        if min(abs(fs_t - fs), abs(fs_span - fs)) > 0.05 * fs:
+            raise AnalysisError(f"column 't' says {fs_t:.1f} Hz but --fs says {fs:g} Hz")
+        fs_t = fs
+    ties = bool(np.any(dt == 0))
+    # rounding moves a timestamp by up to half its quantum (the smallest step of t)
+    tol = 0.5 + (0.5 * float(dt[dt > 0].min()) * fs_t if ties else 0.0)
+    off = (t - t[0]) * fs_t - np.arange(t.size)
+    uniform = bool(np.max(np.abs(off - np.median(off))) <= tol)
+    if not uniform and ties:
+        raise AnalysisError(
+            "column 't' repeats timestamps and does not follow a uniform clock: "
+            "drop the t column and pass --fs HZ"
+        )
+    return fs_t, uniform
 
 
 def _median_norm(x: NDArray[np.float64]) -> float:

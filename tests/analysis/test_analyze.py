@@ -229,3 +229,29 @@ def test_unit_that_fits_neither_is_an_error() -> None:
     milli_g[["ax", "ay", "az"]] *= 1000.0  # counts of mg: neither g nor m/s²
     with pytest.raises(AnalysisError, match="neither about 1 g"):
         analyze(milli_g, placement="ankle")
+
+
+@pytest.mark.parametrize("decimals", [2, 3])
+def test_rounded_timestamps_are_read_as_a_uniform_clock(decimals: int) -> None:
+    """t rounded to 10 ms (ties at 400 Hz) or 1 ms (steps of 2 and 3 ms): the samples are
+    uniform, so the table equals the one from --fs alone, with or without --fs."""
+    left, _, _ = sim_frames("ankle")
+    base = analyze(left.drop(columns=["t"]), sampling_rate_hz=FS, placement="ankle")
+    rounded = left.assign(t=left["t"].round(decimals))
+    for fs in (None, FS):
+        table = analyze(rounded, sampling_rate_hz=fs, placement="ankle")
+        assert not table.attrs["resampled"]
+        assert table.attrs["sampling_rate_hz"] == pytest.approx(FS, rel=1e-4)
+        np.testing.assert_allclose(table["ic_s"], base["ic_s"], atol=1e-3)
+        np.testing.assert_allclose(table["gct_ms"], base["gct_ms"], atol=0.5)
+
+
+def test_timestamps_out_of_order_or_tied_with_a_hole_are_errors() -> None:
+    left, _, _ = sim_frames("ankle")
+    swapped = left.copy()
+    swapped.loc[10, "t"], swapped.loc[11, "t"] = left.loc[11, "t"], left.loc[10, "t"]
+    with pytest.raises(AnalysisError, match="must increase"):
+        analyze(swapped, placement="ankle")
+    holed = left.drop(index=range(4000, 4400)).assign(t=lambda d: d["t"].round(2))
+    with pytest.raises(AnalysisError, match="pass --fs"):
+        analyze(holed, placement="ankle")
