@@ -157,13 +157,14 @@ def main() -> None:
     steps = detect_steps(acc, gyr, sampling_rate_hz=FS)
     print(f"foot steps found: {steps.size}")
     det = StepDetector(sampling_rate_hz=FS)
-    kp, ring, st_i, st_f, out = det._kp_packed, det._ring, det._st_i, det._st_f, det._out
+    kp, ring, ring_g = det._kp_packed, det._ring, det._ring_g
+    st_i, st_f, out = det._st_i, det._st_f, det._out
     packets = [(acc[i : i + PACKET], gyr[i : i + PACKET]) for i in range(0, n - PACKET, PACKET)]
 
     def foot_kernel() -> int:
         total = 0
         for a, g in packets:
-            total += process_block(a, g, ring, st_i, st_f, out, kp)
+            total += process_block(a, g, ring, ring_g, st_i, st_f, out, kp)
         return total
 
     def foot_feed() -> None:

@@ -20,7 +20,6 @@ from sensor_service.kernels._acc_params import AccEventParams, compile_acc_param
 from sensor_service.kernels._event_kernel import (
     FEED_STATE_F,
     FEED_STATE_I,
-    RING_COLS,
     dropped_steps,
     process_block,
     reset_on_flush,
@@ -99,7 +98,8 @@ class StepDetector:
         if self.method == "gyro":
             self._kp = compile_params(self.params, self.sampling_rate_hz, clip_limit_m_s2)
             self._kp_packed = pack_params(self._kp)
-            self._ring = np.zeros((self._kp.ring_mask + 1, RING_COLS))
+            self._ring = np.zeros((self._kp.ring_mask + 1, 3))  # raw acc
+            self._ring_g = np.zeros((self._kp.ring_mask + 1, 3))  # raw gyr
             self._st_i = np.zeros(FEED_STATE_I, dtype=np.int64)
             self._st_f = np.zeros(FEED_STATE_F)
             self._min_period_n = self._kp.min_swing_n
@@ -149,7 +149,7 @@ class StepDetector:
                     f"acc has {n} samples but gyr has {gyr.shape[0]}: feed equal blocks"
                 )
             n_out = process_block(
-                acc, gyr, self._ring, self._st_i, self._st_f, out, self._kp_packed
+                acc, gyr, self._ring, self._ring_g, self._st_i, self._st_f, out, self._kp_packed
             )
         if n_out == 0:
             return _empty_steps()

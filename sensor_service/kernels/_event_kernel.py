@@ -3,9 +3,9 @@
 Method
 ------
 One foot, gaitmap foot frame (x to the toe, y to the left, z up; ``gyr_y > 0`` = plantar flexion,
-toe going down). Per sample the kernel keeps the pitch velocity ``g = gyr_y``, ``|acc|``, a
-landing "jerk" ``|Δ²acc| + w·|Δ²gyr|`` and the integral of ``g`` in a ring buffer, and runs a
-four-state machine: WAIT → SWING → IC_WAIT → CONTACT → (SWING ...).
+toe going down). The features are the pitch velocity ``g = gyr_y``, ``|acc|``, a landing
+"jerk" ``|Δ²acc| + w·|Δ²gyr|`` and the integral of ``g`` (the pitch); a four-state machine
+WAIT → SWING → IC_WAIT → CONTACT → (SWING ...) runs over them.
 
 * **Swing.** The pitch velocity of a foot IMU swings strongly toe-up between toe-off and landing
   (Falbriard et al. 2018, Front Physiol 9:610: temporal events are found within a mid-swing to
@@ -67,7 +67,16 @@ four-state machine: WAIT → SWING → IC_WAIT → CONTACT → (SWING ...).
   is treated as a one-sample gap.
 
 All windows are in samples, so results do not depend on how the stream is cut into calls: the
-kernel's only memory is the state arrays and the ring buffer the caller owns.
+kernel's only memory is the state arrays and the ring of raw samples the caller owns.
+
+Speed (``benchmarks/bench_kernel.py``): per sample the kernel only tests the pitch velocity
+against the swing threshold and the still-foot condition (squared norms, no square root), and
+skips through a swing with the threshold test alone (a swing sample cannot be still). Every
+other feature — |acc|, the landing jerk and its sums, the pitch integral, clipping — is computed
+from the raw samples only inside the windows that need it (the IC window, the TO search, the
+strike-angle integral), in the same order of operations wherever it is computed, so the
+streaming path (raw samples copied into the ring) and a whole recording (read in place, no
+ring) give identical steps.
 """
 
 from __future__ import annotations
@@ -82,7 +91,6 @@ from sensor_service.kernels._params import G0_M_S2, KernelParams
 __all__ = [
     "FEED_STATE_F",
     "FEED_STATE_I",
-    "RING_COLS",
     "dropped_steps",
     "process_block",
     "reset_on_flush",
@@ -102,32 +110,19 @@ _ALLOWED_FROM = 7  # first sample a swing run may count
 _IC_I = 8  # floor(IC)
 _HAVE_PREV_IC = 9
 _HAVE_REF = 10
-_REF_N = 11
+_REF_N = 11  # the most recent still-foot sample (strike-angle reference)
 _DROPPED = 12
-_HAVE_PREV = 13  # consecutive samples since start or gap (the jerk needs jerk_lag_n of them)
+_SEG = 13  # first sample after the start or the last gap (the jerk needs 3L samples from it)
 _SE_FIRST = 14  # first swing end since the swing started (-1: none yet)
 FEED_STATE_I = 15
 # --- float state (st_f)
-_I_RUN = 0  # running integral of g (deg)
-_I_REF = 1  # integral at the last still sample
-_IC = 2
-_PEAK_G = 3
-_FSA = 4
-_STRIDE_MS = 5
-_PREV_IC = 6
-_LR = 7  # loading-rate proxy of the current landing, g/s
-FEED_STATE_F = 8
-# --- ring columns
-_R_G = 0
-_R_A = 1
-_R_JERK = 2
-_R_CLIP = 3
-_R_INT = 4
-_R_AX = 5  # 5..7: acc x, y, z
-_R_GX = 8
-_R_GZ = 9
-_R_SUM = 10  # 10..15: sums over the last jerk_lag_n samples of acc x, y, z, gyr x, y, z
-RING_COLS = 16
+_IC = 0
+_PEAK_G = 1
+_FSA = 2
+_STRIDE_MS = 3
+_PREV_IC = 4
+_LR = 5  # loading-rate proxy of the current landing, g/s
+FEED_STATE_F = 6
 # --- machine states
 _WAIT = 0
 _SWING = 1
@@ -146,29 +141,38 @@ def unpack_params(p: np.ndarray) -> KernelParams:
         int(p[4]),
         p[5],
         p[6],
-        int(p[7]),
-        p[8],
-        int(p[9]),
-        p[10],
+        p[7],
+        int(p[8]),
+        p[9],
+        int(p[10]),
         p[11],
         p[12],
         p[13],
-        int(p[14]),
+        p[14],
         int(p[15]),
         int(p[16]),
-        p[17],
-        int(p[18]),
+        int(p[17]),
+        p[18],
         int(p[19]),
-        p[20],
-        int(p[21]),
+        int(p[20]),
+        p[21],
         int(p[22]),
-        p[23],
+        int(p[23]),
+        p[24],
+        int(p[25]),
     )
 
 
 @njit(cache=True)
-def _peak_offset(ring: np.ndarray, k: int, h: int, mask: int) -> float:
-    """Vertex offset from ``k`` of the least-squares parabola through ring column _R_G over
+def _acc_norm(src_a: np.ndarray, r: int) -> float:
+    """|acc| of ring/recording row ``r``."""
+    ax, ay, az = src_a[r, 0], src_a[r, 1], src_a[r, 2]
+    return math.sqrt(ax * ax + ay * ay + az * az)
+
+
+@njit(cache=True)
+def _peak_offset(src_g: np.ndarray, k: int, h: int, mask: int) -> float:
+    """Vertex offset from ``k`` of the least-squares parabola through the pitch velocity over
     ``k − h … k + h`` (h = 1: the parabola through three samples), within ±max(0.5, h/2)."""
     m2 = h * (h + 1) / 3.0  # mean of j²
     s1 = 0.0
@@ -176,7 +180,7 @@ def _peak_offset(ring: np.ndarray, k: int, h: int, mask: int) -> float:
     d1 = 0.0
     d2 = 0.0
     for j in range(-h, h + 1):
-        y = ring[(k + j) & mask, _R_G]
+        y = src_g[(k + j) & mask, 1]
         q = j * j - m2
         s1 += j * y
         s2 += q * y
@@ -191,61 +195,138 @@ def _peak_offset(ring: np.ndarray, k: int, h: int, mask: int) -> float:
 
 
 @njit(cache=True)
-def _landing_jerk(ring: np.ndarray, n: int, lag: int, gyr_weight: float, mask: int) -> float:
-    """|Δ²acc| + w·|Δ²gyr| at sample ``n``: second difference over ``lag`` samples of the
-    ``lag``-sample sums in the ring (S[n] − 2·S[n−L] + S[n−2L]), divided by ``lag``."""
-    k0 = n & mask
-    k1 = (n - lag) & mask
-    k2 = (n - 2 * lag) & mask
-    d0 = ring[k0, _R_SUM] - 2.0 * ring[k1, _R_SUM] + ring[k2, _R_SUM]
-    d1 = ring[k0, _R_SUM + 1] - 2.0 * ring[k1, _R_SUM + 1] + ring[k2, _R_SUM + 1]
-    d2 = ring[k0, _R_SUM + 2] - 2.0 * ring[k1, _R_SUM + 2] + ring[k2, _R_SUM + 2]
-    e0 = ring[k0, _R_SUM + 3] - 2.0 * ring[k1, _R_SUM + 3] + ring[k2, _R_SUM + 3]
-    e1 = ring[k0, _R_SUM + 4] - 2.0 * ring[k1, _R_SUM + 4] + ring[k2, _R_SUM + 4]
-    e2 = ring[k0, _R_SUM + 5] - 2.0 * ring[k1, _R_SUM + 5] + ring[k2, _R_SUM + 5]
-    return (
-        math.sqrt(d0 * d0 + d1 * d1 + d2 * d2) + gyr_weight * math.sqrt(e0 * e0 + e1 * e1 + e2 * e2)
-    ) / lag
+def _jerk_window(
+    src_a: np.ndarray, src_g: np.ndarray, mask: int, lo: int, hi: int, seg: int, kp: KernelParams
+) -> np.ndarray:
+    """Landing jerk of samples ``lo … hi`` (index 0 is ``lo``): ``|ΔS_acc| + w·|ΔS_gyr|`` over
+    ``L`` with ``ΔS = S[k] − 2·S[k−L] + S[k−2L]``, ``S[k] = x[k] + x[k−1] + … + x[k−L+1]``
+    (summed in that order), divided by ``L``; 0 for the first 3L − 1 samples of a segment."""
+    lag = kp.jerk_lag_n
+    jerk = np.zeros(hi - lo + 1)
+    first = max(lo, seg + 3 * lag - 1)
+    if first > hi:
+        return jerk
+    s_lo = first - 2 * lag  # the sums the first jerk needs start here (≥ seg + L − 1)
+    sums = np.empty((hi - s_lo + 1, 6))
+    for k in range(s_lo, hi + 1):
+        r = k & mask
+        s0, s1, s2 = src_a[r, 0], src_a[r, 1], src_a[r, 2]
+        s3, s4, s5 = src_g[r, 0], src_g[r, 1], src_g[r, 2]
+        for j in range(1, lag):
+            rj = (k - j) & mask
+            s0 += src_a[rj, 0]
+            s1 += src_a[rj, 1]
+            s2 += src_a[rj, 2]
+            s3 += src_g[rj, 0]
+            s4 += src_g[rj, 1]
+            s5 += src_g[rj, 2]
+        i = k - s_lo
+        sums[i, 0] = s0
+        sums[i, 1] = s1
+        sums[i, 2] = s2
+        sums[i, 3] = s3
+        sums[i, 4] = s4
+        sums[i, 5] = s5
+    w = kp.impact_gyr_weight
+    for k in range(first, hi + 1):
+        i0 = k - s_lo
+        i1 = i0 - lag
+        i2 = i0 - 2 * lag
+        d0 = sums[i0, 0] - 2.0 * sums[i1, 0] + sums[i2, 0]
+        d1 = sums[i0, 1] - 2.0 * sums[i1, 1] + sums[i2, 1]
+        d2 = sums[i0, 2] - 2.0 * sums[i1, 2] + sums[i2, 2]
+        e0 = sums[i0, 3] - 2.0 * sums[i1, 3] + sums[i2, 3]
+        e1 = sums[i0, 4] - 2.0 * sums[i1, 4] + sums[i2, 4]
+        e2 = sums[i0, 5] - 2.0 * sums[i1, 5] + sums[i2, 5]
+        jerk[k - lo] = (
+            math.sqrt(d0 * d0 + d1 * d1 + d2 * d2) + w * math.sqrt(e0 * e0 + e1 * e1 + e2 * e2)
+        ) / lag
+    return jerk
 
 
 @njit(cache=True)
-def _onset_time(ring: np.ndarray, last_pre: int, n: int, kp: KernelParams) -> float:
+def _onset_time(jerk: np.ndarray, lo: int, last_pre: int, n: int, kp: KernelParams) -> float:
     """Sub-sample IC: the rising edge of the landing jerk extrapolated back to the pre-impact
-    level (a line through the first two steep samples), within the interval where it starts."""
-    mask = kp.ring_mask
+    level (a line through the first two steep samples), within the interval where it starts.
+    ``jerk[0]`` is sample ``lo``."""
     ic = last_pre + kp.onset_offset
     if kp.onset_extrapolate and last_pre + 2 <= n:
-        j0 = ring[last_pre & mask, _R_JERK]
-        j1 = ring[(last_pre + 1) & mask, _R_JERK]
-        j2 = ring[(last_pre + 2) & mask, _R_JERK]
+        j0 = jerk[last_pre - lo]
+        j1 = jerk[last_pre + 1 - lo]
+        j2 = jerk[last_pre + 2 - lo]
         if j2 > j1 > j0:
             ic = last_pre + 1.0 - min(1.0, (j1 - j0) / (j2 - j1))
     return ic
 
 
 @njit(cache=True)
+def _pitch_change(src_g: np.ndarray, mask: int, ref: int, ic: float, n: int, dt: float) -> float:
+    """Integral of the pitch velocity from sample ``ref`` to the sub-sample ``ic`` (deg), summed
+    sample by sample away from ``ref``; the fraction of the last interval is linear."""
+    ic_i = math.floor(ic)
+    total = 0.0
+    if ref < ic_i:
+        for j in range(ref + 1, ic_i + 1):
+            total += src_g[j & mask, 1] * dt
+    elif ref > ic_i:
+        for j in range(ref, ic_i, -1):
+            total -= src_g[j & mask, 1] * dt
+    hi_i = min(ic_i + 1, n)
+    if hi_i > ic_i:
+        total += (ic - ic_i) * (src_g[hi_i & mask, 1] * dt)
+    return total
+
+
+@njit(cache=True)
+def _landing_threshold(jerk: np.ndarray, j_max: float, kp: KernelParams) -> float:
+    """``max(impact_rise_frac · j_max, impact_noise_factor · median(jerk[1:]))``.
+
+    The median is only taken when it can matter: with ``c`` values whose ``noise · x`` exceeds
+    ``A = rise · j_max``, the median's ``noise · median`` exceeds A only if ``c > (N − 1) // 2``
+    (multiplication rounds monotonically, and the mean of the two middle values of an even
+    count is at most the larger). Exact, and a quiet window needs no sort.
+    """
+    a = kp.impact_rise_frac * j_max
+    nf = kp.impact_noise_factor
+    size = jerk.shape[0] - 1
+    c = 0
+    for i in range(1, size + 1):
+        if nf * jerk[i] > a:
+            c += 1
+    if c <= (size - 1) // 2:
+        return a
+    return max(a, nf * np.median(jerk[1:]))
+
+
+@njit(cache=True)
 def _find_ic(
-    ring: np.ndarray, st_i: np.ndarray, st_f: np.ndarray, n: int, kp: KernelParams
+    src_a: np.ndarray,
+    src_g: np.ndarray,
+    mask: int,
+    st_i: np.ndarray,
+    st_f: np.ndarray,
+    n: int,
+    kp: KernelParams,
 ) -> bool:
     """Search the IC window ending at sample ``n``; store IC, peak, stride, strike angle."""
-    mask = kp.ring_mask
     w0 = max(st_i[_S], st_i[_SE_FIRST] - kp.ic_before_n, n - kp.ic_before_n - kp.ic_after_max_n)
     # No landing before a toe-up rotation of more than max_heel_drop_deg: walking back from n,
     # the last sample after which the pitch still falls by more than that is in the air.
-    lowest = ring[n & mask, _R_INT]
+    # ``rel`` is the pitch at k minus the pitch at n (deg), summed back from n.
+    rel = 0.0
+    lowest = 0.0
     for k in range(n, w0, -1):
-        v = ring[k & mask, _R_INT]
-        lowest = min(lowest, v)
-        if v - lowest > kp.max_heel_drop_deg:
+        if k < n:
+            rel = rel - src_g[(k + 1) & mask, 1] * kp.dt_s
+        lowest = min(lowest, rel)
+        if rel - lowest > kp.max_heel_drop_deg:
             w0 = k
             break
     if n <= w0:
         return False
-    window = np.empty(n - w0)
-    for k in range(w0 + 1, n + 1):
-        window[k - w0 - 1] = ring[k & mask, _R_JERK]
-    j_max = window.max()
-    big = max(kp.impact_rise_frac * j_max, kp.impact_noise_factor * np.median(window))
+    jerk = _jerk_window(src_a, src_g, mask, w0, n, st_i[_SEG], kp)  # jerk[0] is sample w0
+    j_max = jerk[1:].max()
+    big = _landing_threshold(jerk, j_max, kp)
     if j_max <= 0.0 or j_max < big:
         return False
     # Candidates in time order: the first steep change followed by an impact (peak |acc| of at
@@ -253,31 +334,32 @@ def _find_ic(
     lo = w0
     kk = w0 + 1
     while True:
-        while kk <= n and ring[kk & mask, _R_JERK] < big:
+        while kk <= n and jerk[kk - w0] < big:
             kk += 1
         if kk > n:
             return False
-        thr = kp.onset_rise_frac * ring[kk & mask, _R_JERK]
+        thr = kp.onset_rise_frac * jerk[kk - w0]
         first = kk
-        while first - 1 > lo and ring[(first - 1) & mask, _R_JERK] >= thr:
+        while first - 1 > lo and jerk[first - 1 - w0] >= thr:
             first -= 1
         last_pre = first - 1
         peak = 0.0
         k_pk = last_pre
         for k in range(last_pre, min(last_pre + kp.impact_peak_n, n) + 1):
-            v = ring[k & mask, _R_A]
+            v = _acc_norm(src_a, k & mask)
             if v > peak:
                 peak = v
                 k_pk = k
         if peak >= kp.impact_min_m_s2:
             break
-        while kk <= n and ring[kk & mask, _R_JERK] >= big:
+        while kk <= n and jerk[kk - w0] >= big:
             kk += 1  # skip this candidate's steep run
         lo = kk - 1
-    ic = _onset_time(ring, last_pre, n, kp)
+    ic = _onset_time(jerk, w0, last_pre, n, kp)
     st_f[_LR] = np.nan
     if k_pk > ic:
-        st_f[_LR] = (peak - ring[last_pre & mask, _R_A]) / G0_M_S2 / ((k_pk - ic) * kp.dt_s)
+        a_pre = _acc_norm(src_a, last_pre & mask)
+        st_f[_LR] = (peak - a_pre) / G0_M_S2 / ((k_pk - ic) * kp.dt_s)
     ic_i = math.floor(ic)
     st_f[_IC] = ic
     st_i[_IC_I] = ic_i
@@ -287,10 +369,7 @@ def _find_ic(
     st_i[_HAVE_PREV_IC] = 1
     fsa = np.nan
     if st_i[_HAVE_REF] and n - st_i[_REF_N] <= kp.max_ref_age_n:
-        hi_i = min(ic_i + 1, n)
-        i_lo = ring[ic_i & mask, _R_INT]
-        i_ic = i_lo + (ic - ic_i) * (ring[hi_i & mask, _R_INT] - i_lo)
-        fsa = -(i_ic - st_f[_I_REF])
+        fsa = -_pitch_change(src_g, mask, st_i[_REF_N], ic, n, kp.dt_s)
     st_f[_FSA] = fsa
     st_i[_ALLOWED_FROM] = max(n + 1, ic_i + kp.min_gct_n)
     st_i[_RUN] = 0  # a swing run counts from _ALLOWED_FROM on, not from before it
@@ -299,7 +378,9 @@ def _find_ic(
 
 @njit(cache=True)
 def _emit(
-    ring: np.ndarray,
+    src_a: np.ndarray,
+    src_g: np.ndarray,
+    mask: int,
     st_i: np.ndarray,
     st_f: np.ndarray,
     n: int,
@@ -313,25 +394,27 @@ def _emit(
     Returns False (no step) when the push-off peak is not inside the search range: the contact
     was shorter than ``min_gct_ms``, so it was no ground contact of a stride.
     """
-    mask = kp.ring_mask
     ic = st_f[_IC]
     ic_i = st_i[_IC_I]
     lo = ic_i + kp.min_gct_n
     k = lo
-    best = ring[lo & mask, _R_G]
+    best = src_g[lo & mask, 1]
     for j in range(lo + 1, s + 1):
-        v = ring[j & mask, _R_G]
+        v = src_g[j & mask, 1]
         if v > best:
             best = v
             k = j
     if k == lo:
         return False
-    to = k + _peak_offset(ring, k, kp.to_fit_n, mask)
+    to = k + _peak_offset(src_g, k, kp.to_fit_n, mask)
     clipped = 0.0
-    for j in range(ic_i, min(math.ceil(to), n) + 1):
-        if ring[j & mask, _R_CLIP] != 0.0:
-            clipped = 1.0
-            break
+    c = kp.clip_m_s2
+    if c > 0.0:
+        for j in range(ic_i, min(math.ceil(to), n) + 1):
+            r = j & mask
+            if abs(src_a[r, 0]) >= c or abs(src_a[r, 1]) >= c or abs(src_a[r, 2]) >= c:
+                clipped = 1.0
+                break
     out[row, 0] = ic
     out[row, 1] = to
     out[row, 2] = (to - ic) * 1000.0 * kp.dt_s
@@ -358,102 +441,97 @@ def reset_on_gap(st_i: np.ndarray, n_missing: int) -> None:
     st_i[_STILL_RUN] = 0
     st_i[_HAVE_PREV_IC] = 0
     st_i[_HAVE_REF] = 0
-    st_i[_HAVE_PREV] = 0
     st_i[_N] += n_missing
+    st_i[_SEG] = st_i[_N]
 
 
 @njit(cache=True)
-def process_block(
-    acc: np.ndarray,
-    gyr: np.ndarray,
-    ring: np.ndarray,
+def _run_machine(
+    src_a: np.ndarray,
+    src_g: np.ndarray,
+    mask: int,
+    count: int,
     st_i: np.ndarray,
     st_f: np.ndarray,
     out: np.ndarray,
-    params: np.ndarray,
+    n_out: int,
+    kp: KernelParams,
 ) -> int:
-    """Run the detector over ``acc``/``gyr`` (n, 3); write completed steps to ``out``; count.
+    """Process the next ``count`` samples (global indices from ``st_i[_N]``), read from row
+    ``k & mask`` of ``src_a`` / ``src_g``; returns the number of rows in ``out``.
 
-    ``params`` is :func:`~._params.pack_params` of the :class:`KernelParams`.
+    The per-sample state lives in local variables (written back to ``st_i`` before a helper
+    that reads it, and at the end): a loop-carried value in memory costs a store-to-load
+    round trip per sample.
     """
-    kp = unpack_params(params)
-    mask = kp.ring_mask
     m = kp.min_swing_n
-    n_out = 0
-    for i in range(acc.shape[0]):
-        n = st_i[_N]
-        ax, ay, az = acc[i, 0], acc[i, 1], acc[i, 2]
-        gx, gy, gz = gyr[i, 0], gyr[i, 1], gyr[i, 2]
-        a = math.sqrt(ax * ax + ay * ay + az * az)
-        w = math.sqrt(gx * gx + gy * gy + gz * gz)
-        if not (math.isfinite(a) and math.isfinite(w)):
-            reset_on_gap(st_i, 1)  # a NaN / inf sample is a lost sample
+    thr = -kp.swing_gyr_deg_s
+    n = st_i[_N]
+    end = n + count
+    state = st_i[_STATE]
+    run = st_i[_RUN]
+    still_run = st_i[_STILL_RUN]
+    allowed_from = st_i[_ALLOWED_FROM]
+    have_ref = st_i[_HAVE_REF]
+    ref_n = st_i[_REF_N]
+    while n < end:
+        if state == _SWING and kp.swing_skip:
+            # Through the swing on the threshold test alone: a swing sample is never still
+            # (|gyr| ≥ |pitch velocity| > swing_gyr ≥ still_gyr), so the still run stays 0,
+            # the swing run only grows past m and nothing else happens until the swing ends.
+            k = n
+            while k < end:
+                r = k & mask
+                gy = src_g[r, 1]
+                if not gy < thr:
+                    break
+                ax, ay, az = src_a[r, 0], src_a[r, 1], src_a[r, 2]
+                gx, gz = src_g[r, 0], src_g[r, 2]
+                # the same finiteness test as below: the sample is then processed there
+                if not math.isfinite((ax * ax + ay * ay + az * az) + (gx * gx + gy * gy + gz * gz)):
+                    break
+                k += 1
+            if k > n:
+                run = min(run + (k - n), 1 << 30)
+                still_run = 0
+                n = k
+                continue
+        r = n & mask
+        ax, ay, az = src_a[r, 0], src_a[r, 1], src_a[r, 2]
+        gx, gy, gz = src_g[r, 0], src_g[r, 1], src_g[r, 2]
+        a2 = ax * ax + ay * ay + az * az
+        w2 = gx * gx + gy * gy + gz * gz
+        if not math.isfinite(a2 + w2):  # a NaN / inf sample is a lost sample
+            st_i[_N] = n
+            st_i[_STATE] = state
+            reset_on_gap(st_i, 1)
+            n = st_i[_N]
+            state = st_i[_STATE]
+            run = st_i[_RUN]
+            still_run = st_i[_STILL_RUN]
+            have_ref = st_i[_HAVE_REF]
             continue
-        st_i[_HAVE_PREV] = min(st_i[_HAVE_PREV] + 1, 1 << 30)
-        st_f[_I_RUN] = st_f[_I_RUN] + gy * kp.dt_s
-        clip = 0.0
-        c = kp.clip_m_s2
-        if c > 0.0 and (abs(ax) >= c or abs(ay) >= c or abs(az) >= c):
-            clip = 1.0
-        slot = n & mask
-        ring[slot, _R_G] = gy
-        ring[slot, _R_A] = a
-        ring[slot, _R_CLIP] = clip
-        ring[slot, _R_INT] = st_f[_I_RUN]
-        ring[slot, _R_AX] = ax
-        ring[slot, _R_AX + 1] = ay
-        ring[slot, _R_AX + 2] = az
-        ring[slot, _R_GX] = gx
-        ring[slot, _R_GZ] = gz
-        if st_i[_HAVE_PREV] >= kp.jerk_lag_n:  # this sample and L − 1 before it
-            s0, s1, s2 = ax, ay, az
-            s3, s4, s5 = gx, gy, gz
-            for j in range(1, kp.jerk_lag_n):
-                kj = (n - j) & mask
-                s0 += ring[kj, _R_AX]
-                s1 += ring[kj, _R_AX + 1]
-                s2 += ring[kj, _R_AX + 2]
-                s3 += ring[kj, _R_GX]
-                s4 += ring[kj, _R_G]
-                s5 += ring[kj, _R_GZ]
-            ring[slot, _R_SUM] = s0
-            ring[slot, _R_SUM + 1] = s1
-            ring[slot, _R_SUM + 2] = s2
-            ring[slot, _R_SUM + 3] = s3
-            ring[slot, _R_SUM + 4] = s4
-            ring[slot, _R_SUM + 5] = s5
-        jerk = 0.0
-        if st_i[_HAVE_PREV] >= 3 * kp.jerk_lag_n:  # this sample and 3L − 1 before it
-            jerk = _landing_jerk(ring, n, kp.jerk_lag_n, kp.impact_gyr_weight, mask)
-        ring[slot, _R_JERK] = jerk
-
-        state = st_i[_STATE]
-        below = gy < -kp.swing_gyr_deg_s
-        if n < st_i[_ALLOWED_FROM] or not below:
-            st_i[_RUN] = 0
-        else:
-            st_i[_RUN] += 1
-        if w < kp.still_gyr_deg_s and abs(a - G0_M_S2) < kp.still_acc_m_s2:
-            st_i[_STILL_RUN] += 1
-        else:
-            st_i[_STILL_RUN] = 0
-        still_ok = st_i[_STILL_RUN] >= kp.still_n
+        below = gy < thr
+        # branch-free counters (the conditions flip within a stride: branches would mispredict)
+        run = (min(run, 1 << 30) + 1) * int(below and n >= allowed_from)
+        still = (w2 < kp.still_gyr2) & (kp.still_acc_lo2 < a2) & (a2 < kp.still_acc_hi2)
+        still_run = (still_run + 1) * int(still)
+        still_ok = still_run >= kp.still_n
         if still_ok:
-            st_i[_HAVE_REF] = 1
-            st_i[_REF_N] = n
-            st_f[_I_REF] = st_f[_I_RUN]
+            have_ref = 1
+            ref_n = n
 
         if state == _CONTACT and n > st_i[_IC_I] + kp.max_gct_n:
             state = _WAIT  # standing still after the landing: not a step
             st_i[_HAVE_PREV_IC] = 0
-        if st_i[_RUN] == m and state == _IC_WAIT:
+        if run == m and state == _IC_WAIT:
             state = _SWING  # the swing only paused: keep its start and first end
-        elif st_i[_RUN] == m and state in (_WAIT, _CONTACT):
+        elif run == m and state in (_WAIT, _CONTACT):
             s = n - m + 1
             if (
                 state == _CONTACT
                 and n_out < out.shape[0]
-                and _emit(ring, st_i, st_f, n, s, out, n_out, kp)
+                and _emit(src_a, src_g, mask, st_i, st_f, n, s, out, n_out, kp)
             ):
                 n_out += 1
             st_i[_S] = s
@@ -467,15 +545,73 @@ def process_block(
                 st_i[_DEADLINE] = n + kp.ic_after_max_n
                 state = _IC_WAIT
         elif state == _IC_WAIT and (still_ok or n >= st_i[_DEADLINE]):
-            if _find_ic(ring, st_i, st_f, n, kp):
+            st_i[_HAVE_REF] = have_ref
+            st_i[_REF_N] = ref_n
+            st_i[_RUN] = run
+            if _find_ic(src_a, src_g, mask, st_i, st_f, n, kp):
                 state = _CONTACT
+                allowed_from = st_i[_ALLOWED_FROM]
+                run = st_i[_RUN]
             else:
                 state = _WAIT  # the swing did not end in a landing
                 st_i[_HAVE_PREV_IC] = 0
-                st_i[_ALLOWED_FROM] = n + 1
-                st_i[_RUN] = 0
-        st_i[_STATE] = state
-        st_i[_N] = n + 1
+                allowed_from = n + 1
+                run = 0
+        n += 1
+    st_i[_N] = n
+    st_i[_STATE] = state
+    st_i[_RUN] = run
+    st_i[_STILL_RUN] = still_run
+    st_i[_ALLOWED_FROM] = allowed_from
+    st_i[_HAVE_REF] = have_ref
+    st_i[_REF_N] = ref_n
+    return n_out
+
+
+@njit(cache=True)
+def process_block(
+    acc: np.ndarray,
+    gyr: np.ndarray,
+    ring_a: np.ndarray,
+    ring_g: np.ndarray,
+    st_i: np.ndarray,
+    st_f: np.ndarray,
+    out: np.ndarray,
+    params: np.ndarray,
+) -> int:
+    """Run the detector over ``acc``/``gyr`` (n, 3); write completed steps to ``out``; count.
+
+    ``params`` is :func:`~._params.pack_params` of the :class:`KernelParams`. The first block a
+    detector sees is read in place (no look-back before it exists); any later block is copied
+    into the rings of raw samples in chunks of half a ring (the look-back the kernel needs is at
+    most the other half) and read from there. Either way the same samples give the same steps.
+    The rings end up holding the newest samples.
+    """
+    kp = unpack_params(params)
+    mask = kp.ring_mask
+    size = mask + 1
+    total = acc.shape[0]
+    n_out = 0
+    if st_i[_N] == 0:
+        n_out = _run_machine(acc, gyr, -1, total, st_i, st_f, out, n_out, kp)
+        for i in range(max(0, total - size), total):
+            r = i & mask
+            for c in range(3):
+                ring_a[r, c] = acc[i, c]
+                ring_g[r, c] = gyr[i, c]
+        return n_out
+    chunk = size >> 1
+    done = 0
+    while done < total:
+        todo = min(chunk, total - done)
+        n0 = st_i[_N]
+        for i in range(todo):
+            r = (n0 + i) & mask
+            for c in range(3):
+                ring_a[r, c] = acc[done + i, c]
+                ring_g[r, c] = gyr[done + i, c]
+        n_out = _run_machine(ring_a, ring_g, mask, todo, st_i, st_f, out, n_out, kp)
+        done += todo
     return n_out
 
 

@@ -20,6 +20,7 @@ __all__ = [
     "KernelParams",
     "compile_params",
     "pack_params",
+    "ring_history",
     "ring_length",
 ]
 
@@ -113,8 +114,9 @@ class KernelParams(NamedTuple):
     min_swing_n: int
     ic_before_n: int
     ic_after_max_n: int
-    still_gyr_deg_s: float
-    still_acc_m_s2: float
+    still_gyr2: float  # still: |gyr|² below this ...
+    still_acc_lo2: float  # ... and |acc|² within these (squared, no square root per sample)
+    still_acc_hi2: float
     still_n: int
     impact_min_m_s2: float
     impact_peak_n: int
@@ -132,21 +134,30 @@ class KernelParams(NamedTuple):
     to_fit_n: int
     onset_extrapolate: int
     max_heel_drop_deg: float
+    #: 1: a swing sample (pitch velocity below −swing_gyr) can never be still (still_gyr ≤
+    #: swing_gyr), so the kernel may skip through a swing without the still test.
+    swing_skip: int
 
 
 def _n(ms: float, fs: float) -> int:
     return round(ms * fs / 1000.0)
 
 
-def ring_length(params: EventParams, sampling_rate_hz: float) -> int:
-    """Power-of-two ring length covering every look-back the kernel makes."""
+def ring_history(params: EventParams, sampling_rate_hz: float) -> int:
+    """Samples of look-back the kernel needs: the raw samples it reads back from the newest."""
     need_ms = max(
         params.max_gct_ms + params.min_swing_ms,  # TO search and clip scan back to IC
-        params.ic_before_swing_end_ms + params.ic_after_swing_end_max_ms,  # IC window
-        3.0 * params.jerk_lag_ms,  # second difference of sums
+        # IC window, and the sums behind the second difference of its first sample
+        params.ic_before_swing_end_ms + params.ic_after_swing_end_max_ms + 3.0 * params.jerk_lag_ms,
+        params.max_ref_age_ms,  # strike angle: the pitch integral back to the still reference
     )
-    need = _n(need_ms, sampling_rate_hz) + 16  # + rounding of each window to samples
-    return 1 << max(6, math.ceil(math.log2(need)))
+    return _n(need_ms, sampling_rate_hz) + 16  # + rounding of each window to samples
+
+
+def ring_length(params: EventParams, sampling_rate_hz: float) -> int:
+    """Power-of-two ring of raw samples: the look-back plus at least as many new samples (a
+    block is copied in and processed in chunks of ``ring − look-back``)."""
+    return 1 << max(6, math.ceil(math.log2(2 * ring_history(params, sampling_rate_hz))))
 
 
 def compile_params(
@@ -167,8 +178,12 @@ def compile_params(
         min_swing_n=max(2, _n(params.min_swing_ms, fs)),
         ic_before_n=_n(params.ic_before_swing_end_ms, fs),
         ic_after_max_n=max(1, _n(params.ic_after_swing_end_max_ms, fs)),
-        still_gyr_deg_s=float(params.still_gyr_deg_s),
-        still_acc_m_s2=float(params.still_acc_m_s2),
+        still_gyr2=float(params.still_gyr_deg_s) ** 2,
+        # |a − g| < s  ⇔  (g − s)² < a² < (g + s)²  (the lower bound only when s < g)
+        still_acc_lo2=(G0_M_S2 - params.still_acc_m_s2) ** 2
+        if params.still_acc_m_s2 < G0_M_S2
+        else -1.0,
+        still_acc_hi2=(G0_M_S2 + params.still_acc_m_s2) ** 2,
         still_n=max(1, _n(params.still_ms, fs)),
         impact_min_m_s2=float(params.impact_min_g) * G0_M_S2,
         impact_peak_n=max(1, _n(params.impact_peak_ms, fs)),
@@ -189,6 +204,7 @@ def compile_params(
         to_fit_n=max(1, min(_n(params.to_fit_ms, fs), max(2, _n(params.min_swing_ms, fs)) - 1)),
         onset_extrapolate=int(params.onset_extrapolate != 0.0),
         max_heel_drop_deg=float(params.max_heel_drop_deg),
+        swing_skip=int(params.still_gyr_deg_s <= params.swing_gyr_deg_s),
     )
     if kp.ring_mask + 1 > 1 << 22:
         raise ConfigError("EventParams windows are too long for the sampling rate (ring > 4M)")

@@ -99,14 +99,30 @@ def _fit_peak(y: NDArray[np.float64], k: int, h: int) -> float:
     return min(lim, max(-lim, -b / (2.0 * c)))
 
 
+def _pitch_change(gdt: NDArray[np.float64], ref: int, ic: float, n: int) -> float:
+    """Pitch change (deg) from sample ``ref`` to the sub-sample ``ic``: the per-sample changes
+    summed in order away from ``ref``, plus the fraction of the last interval."""
+    ic_i = math.floor(ic)
+    total = 0.0
+    if ref < ic_i:
+        total = float(np.cumsum(gdt[ref + 1 : ic_i + 1])[-1])
+    elif ref > ic_i:
+        total = float(np.cumsum(-gdt[ic_i + 1 : ref + 1][::-1])[-1])
+    hi_i = min(ic_i + 1, n)
+    if hi_i > ic_i:
+        total += (ic - ic_i) * gdt[hi_i]
+    return total
+
+
 def _detect(
     acc: NDArray[np.float64], gyr: NDArray[np.float64], kp: KernelParams
 ) -> NDArray[np.float64]:
     dt = kp.dt_s
     n_total = acc.shape[0]
     g = gyr[:, 1]
-    a = np.sqrt(acc[:, 0] * acc[:, 0] + acc[:, 1] * acc[:, 1] + acc[:, 2] * acc[:, 2])
-    w = np.sqrt(gyr[:, 0] * gyr[:, 0] + gyr[:, 1] * gyr[:, 1] + gyr[:, 2] * gyr[:, 2])
+    a2 = acc[:, 0] * acc[:, 0] + acc[:, 1] * acc[:, 1] + acc[:, 2] * acc[:, 2]
+    w2 = gyr[:, 0] * gyr[:, 0] + gyr[:, 1] * gyr[:, 1] + gyr[:, 2] * gyr[:, 2]
+    a = np.sqrt(a2)
     # Landing "jerk": second difference over a lag L of L-sample sums S, divided by L
     # (S[k] − 2·S[k−L] + S[k−2L]), of the acc vector plus the weighted one of the gyro vector:
     # blind to the smooth late-swing deceleration, sensor noise averaged over L samples
@@ -123,13 +139,14 @@ def _detect(
             + kp.impact_gyr_weight
             * np.sqrt(d[:, 3] * d[:, 3] + d[:, 4] * d[:, 4] + d[:, 5] * d[:, 5])
         ) / lag
-    integral = np.cumsum(g * dt)  # foot pitch change, deg (plantar flexion positive)
+    gdt = g * dt  # pitch change per sample, deg (plantar flexion positive)
     if kp.clip_m_s2 > 0:
         clip = np.any(np.abs(acc) >= kp.clip_m_s2, axis=1)
     else:
         clip = np.zeros(n_total, dtype=bool)
     below = g < -kp.swing_gyr_deg_s
-    still = (w < kp.still_gyr_deg_s) & (np.abs(a - G0_M_S2) < kp.still_acc_m_s2)
+    # |gyr| < still_gyr and |a − g| < still_acc, compared squared (as the kernel does)
+    still = (w2 < kp.still_gyr2) & (kp.still_acc_lo2 < a2) & (a2 < kp.still_acc_hi2)
     still_ok = _run_lengths(still) >= kp.still_n
 
     rows: list[list[float]] = []
@@ -181,7 +198,10 @@ def _detect(
             break
         w0 = max(s, se_first - kp.ic_before_n, n_conf - kp.ic_before_n - kp.ic_after_max_n)
         # no landing before a toe-up rotation larger than a forefoot strike's heel drop
-        seg_int = integral[w0 + 1 : n_conf + 1]
+        # pitch at each sample minus the pitch at n_conf, summed back from n_conf
+        seg_int = np.zeros(max(0, n_conf - w0))
+        if seg_int.size > 1:
+            seg_int[:-1] = np.cumsum(-gdt[w0 + 2 : n_conf + 1][::-1])[::-1]
         if seg_int.size:
             lowest_after = np.minimum.accumulate(seg_int[::-1])[::-1]
             airborne = np.flatnonzero(seg_int - lowest_after > kp.max_heel_drop_deg)
@@ -205,9 +225,7 @@ def _detect(
         refs = np.flatnonzero(still_ok[: n_conf + 1])
         fsa = math.nan
         if refs.size and n_conf - int(refs[-1]) <= kp.max_ref_age_n:
-            hi_i = min(ic_i + 1, n_conf)
-            i_ic = integral[ic_i] + (ic - ic_i) * (integral[hi_i] - integral[ic_i])
-            fsa = -(i_ic - integral[refs[-1]])
+            fsa = -_pitch_change(gdt, int(refs[-1]), ic, n_conf)
         contact = True
         cursor = max(n_conf + 1, ic_i + kp.min_gct_n)
     return np.asarray(rows, dtype=np.float64).reshape(-1, N_OUT_COLS)

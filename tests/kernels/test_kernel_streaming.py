@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from kernel_eval import sim_run
@@ -123,3 +124,37 @@ def test_short_gap_in_mid_swing_keeps_the_coming_step() -> None:
     assert before.size == 3
     np.testing.assert_array_equal(rest["ic_idx"], full["ic_idx"][3:])
     assert np.isnan(rest["stride_ms"][0])
+
+
+@pytest.mark.parametrize("first", [1, 20, 3000])
+def test_later_block_longer_than_the_ring(first: int) -> None:
+    """The first block is read in place; a later block, here several times the ring, is copied
+    into the ring in chunks: the steps equal those of the whole recording."""
+    acc, gyr, _ = sim_run("rearfoot", sampling_rate_hz=FS, duration_s=45.0)
+    det = StepDetector(sampling_rate_hz=FS)
+    ring = det._ring.shape[0]
+    assert acc.shape[0] - first > 3 * ring
+    got = np.concatenate([det.feed(acc[:first], gyr[:first]), det.feed(acc[first:], gyr[first:])])
+    got = np.concatenate([got, det.flush()])
+    assert_same_steps(got, detect_steps(acc, gyr, sampling_rate_hz=FS))
+
+
+@pytest.mark.parametrize("sizes", [[20], [7, 333]])
+def test_nan_in_mid_swing_streamed_as_in_one_block(sizes: list[int]) -> None:
+    """A non-finite sample inside a swing (the kernel's fast path through a swing) is a gap in
+    per-packet and whole-recording calls alike."""
+    acc, gyr, _ = sim_run("midfoot", sampling_rate_hz=FS, duration_s=8.0)
+    full = detect_steps(acc, gyr, sampling_rate_hz=FS)
+    acc = acc.copy()
+    holes = []
+    for j in (3, 6):
+        swing = round((full["to_idx"][j] + full["ic_idx"][j + 1]) / 2)
+        assert gyr[swing, 1] < -100.0  # inside the swing
+        acc[swing, 2] = np.inf if j == 3 else np.nan
+        holes.append(swing)
+    whole = detect_steps(acc, gyr, sampling_rate_hz=FS)
+    for hole in holes:  # the step after a gap has no stride: the gap reset the detector
+        after = whole[whole["ic_idx"] > hole][0]
+        assert np.isnan(after["stride_ms"])
+        assert after["ic_idx"] == full[full["ic_idx"] > hole][0]["ic_idx"]
+    assert_same_steps(_feed_chunked(acc, gyr, sizes), whole)
