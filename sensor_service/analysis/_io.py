@@ -45,6 +45,8 @@ class Recording:
     resampled: bool  # the t column was jittery or had gaps: linear interpolation on a grid
     acc_unit: str = "m/s2"  # the unit of the input file (inferred when "auto" was asked)
     gyro_unit: str | None = None  # likewise; None without gyro
+    blank_rows: int = 0  # rows without any value (blank lines) dropped from a file with t
+    gyro_empty: bool = False  # gx,gy,gz were present but empty: read as acc only
 
 
 def _read(source: Any) -> pd.DataFrame:
@@ -86,9 +88,10 @@ def load_recording(
     Units "auto" are inferred from the data (:func:`infer_acc_unit`, :func:`infer_gyro_unit`);
     a unit given explicitly is checked against the data and a mismatch is an error.
 
-    With ``t`` the rate is estimated from the median time step (``sampling_rate_hz`` may be
-    omitted, and must agree within 5 % if given); a jittery or gappy ``t`` is resampled on a
+    With ``t`` the rate is estimated from it (:func:`_rate_from_t`; ``sampling_rate_hz`` may be
+    omitted, and must agree within 5 % if given); a gappy or drifting ``t`` is resampled on a
     uniform grid, leaving NaN (a gap the detector never bridges) where samples are missing.
+    Blank rows are dropped and counted (``blank_rows``); empty gyro columns are read as no gyro.
     """
     if acc_unit not in ACC_UNITS:
         raise AnalysisError(f"acc unit {acc_unit!r} unknown: use one of {ACC_UNITS}")
@@ -102,33 +105,46 @@ def load_recording(
             f"missing column(s) {', '.join(missing)}: the CSV needs a header with ax,ay,az "
             f"(optional gx,gy,gz and t); found {', '.join(map(str, df.columns))}"
         )
+    blank_rows = 0
+    if "t" in df.columns:
+        # A row with nothing in it (a blank CSV line) cannot be placed in time and carries no
+        # sample: it is dropped and counted. A sample without its time is an error.
+        blank = df.isna().all(axis=1).to_numpy()
+        blank_rows = int(blank.sum())
+        if blank_rows:
+            df = df.loc[~blank]
     acc = np.column_stack([_column(df, c) for c in ("ax", "ay", "az")])
     gyr = None
     gyro_cols = [c for c in ("gx", "gy", "gz") if c in df.columns]
     if gyro_cols and len(gyro_cols) < 3:
         raise AnalysisError(f"gyro needs all of gx,gy,gz; found only {','.join(gyro_cols)}")
+    gyro_empty = False
     if gyro_cols and use_gyro:
         gyr = np.column_stack([_column(df, c) for c in gyro_cols])
+        if not np.isfinite(gyr).any():
+            gyr = None  # gx,gy,gz present but empty (gyro off in the logger): acc only
+            gyro_empty = True
     if acc_unit == "auto":
         acc_unit = infer_acc_unit(acc)
     if acc_unit == "g":
         acc = acc * G0_M_S2
+    gyro_inferred = gyro_unit == "auto"
     if gyr is not None:
-        if gyro_unit == "auto":
+        if gyro_inferred:
             gyro_unit = infer_gyro_unit(acc, gyr)
         if gyro_unit == "rad/s":
             gyr = np.rad2deg(gyr)
-    _check_units(acc, gyr, acc_unit, gyro_unit)
+    _check_units(acc, gyr, acc_unit, gyro_unit, gyro_inferred)
 
     fs = sampling_rate_hz
     resampled = False
     if "t" in df.columns:
         t = _column(df, "t")
         if not np.all(np.isfinite(t)):
-            raise AnalysisError("column 't' has empty or non-numeric values")
-        fs, uniform = _rate_from_t(t, fs)
+            raise AnalysisError("column 't' has empty or non-numeric values in rows with data")
+        fs, uniform, quantum_s = _rate_from_t(t, fs)
         if not uniform:
-            acc, gyr = _resample(t - t[0], acc, gyr, fs)
+            acc, gyr = _resample(t - t[0], acc, gyr, fs, quantum_s)
             resampled = True
     if fs is None:
         raise AnalysisError("no sampling rate: pass --fs HZ or give a 't' column in seconds")
@@ -145,39 +161,53 @@ def load_recording(
         resampled,
         acc_unit=acc_unit,
         gyro_unit=None if gyr is None else gyro_unit,
+        blank_rows=blank_rows,
+        gyro_empty=gyro_empty,
     )
 
 
-def _rate_from_t(t: NDArray[np.float64], fs: float | None) -> tuple[float, bool]:
-    """The sampling rate (``fs`` if given, checked against ``t``) and whether the samples can be
-    taken as uniform.
+def _time_quantum_s(t: NDArray[np.float64]) -> float:
+    """The resolution the timestamps were written with (1e-3 for whole milliseconds), or 0 when
+    they carry more than nine decimals (no rounding to speak of)."""
+    for k in range(10):
+        scaled = t * 10.0**k
+        if np.max(np.abs(scaled - np.round(scaled))) <= 1e-3:
+            return 10.0**-k
+    return 0.0
 
-    The rate from ``t`` is 1 / median step, or samples / span when ``t`` has ties (timestamps
-    rounded to fewer digits than the rate needs: 2 kHz in whole ms). The samples are uniform when
-    every ``t`` lies within half a sample (plus half the rounding quantum, with ties) of the
-    uniform clock (rounding or arrival jitter of a sensor that samples evenly); otherwise (gaps,
-    drift) they are resampled.
+
+def _rate_from_t(t: NDArray[np.float64], fs: float | None) -> tuple[float, bool, float]:
+    """(sampling rate, whether the samples can be taken as uniform, timestamp quantum in s).
+
+    The rate is samples per second over the stretches without gaps (a step longer than 2.5
+    periods plus the timestamp quantum): robust to timestamps rounded to fewer digits than the
+    rate needs (104 Hz in whole ms has steps of 9 and 10 ms; 2 kHz in whole ms has ties), where
+    the median step would be off. ``fs``, if given, must agree within 5 % and is then used.
+    The samples are uniform when every ``t`` lies within half a sample (plus half the quantum)
+    of the uniform clock: rounding or arrival jitter of a sensor that samples evenly. Otherwise
+    (gaps, drift) they are resampled.
     """
     dt = np.diff(t)
     if dt.size < 2 or np.any(dt < 0) or t[-1] <= t[0]:
         raise AnalysisError("column 't' must increase (seconds since any origin)")
-    fs_span = (t.size - 1) / float(t[-1] - t[0])
-    fs_t = fs_span if np.any(dt == 0) else 1.0 / float(np.median(dt))  # ties: rounded t
+    q = _time_quantum_s(t)
+    nominal = (t[-1] - t[0]) / dt.size
+    for _ in range(2):  # the second pass with the period found without the gaps
+        ok = dt <= 2.5 * nominal + q
+        nominal = float(dt[ok].sum()) / int(ok.sum())
+    fs_t = 1.0 / nominal
     if fs is not None:
-        if min(abs(fs_t - fs), abs(fs_span - fs)) > 0.05 * fs:
+        if abs(fs_t - fs) > 0.05 * fs:
             raise AnalysisError(f"column 't' says {fs_t:.1f} Hz but --fs says {fs:g} Hz")
         fs_t = fs
-    ties = bool(np.any(dt == 0))
-    # rounding moves a timestamp by up to half its quantum (the smallest step of t)
-    tol = 0.5 + (0.5 * float(dt[dt > 0].min()) * fs_t if ties else 0.0)
     off = (t - t[0]) * fs_t - np.arange(t.size)
-    uniform = bool(np.max(np.abs(off - np.median(off))) <= tol)
-    if not uniform and ties:
+    uniform = bool(np.max(np.abs(off - np.median(off))) <= 0.5 + 0.5 * q * fs_t)
+    if not uniform and np.any(dt == 0):
         raise AnalysisError(
             "column 't' repeats timestamps and does not follow a uniform clock: "
             "drop the t column and pass --fs HZ"
         )
-    return fs_t, uniform
+    return fs_t, uniform, q
 
 
 def _median_norm(x: NDArray[np.float64]) -> float:
@@ -219,7 +249,11 @@ def infer_gyro_unit(acc_m_s2: NDArray[np.float64], gyr: NDArray[np.float64]) -> 
 
 
 def _check_units(
-    acc: NDArray[np.float64], gyr: NDArray[np.float64] | None, acc_unit: str, gyro_unit: str
+    acc: NDArray[np.float64],
+    gyr: NDArray[np.float64] | None,
+    acc_unit: str,
+    gyro_unit: str,
+    gyro_inferred: bool = False,
 ) -> None:
     med = _median_norm(acc)
     lo, hi = _MEDIAN_ACC_G
@@ -232,10 +266,16 @@ def _check_units(
     a = np.linalg.norm(acc, axis=1)
     if gyr is not None and float(np.nanpercentile(a, 99)) > 2.0 * G0_M_S2:  # there is gait
         w_max = float(np.nanpercentile(np.linalg.norm(gyr, axis=1), 99))
-        if w_max < _GAIT_GYRO_MIN_DEG_S:
+        if w_max < _GAIT_GYRO_MIN_DEG_S and gyro_unit == "deg/s":
             raise AnalysisError(
                 f"gyro peaks at {w_max:.3g} deg/s during gait (expected hundreds): "
-                f"wrong unit? try --gyro-unit rad/s (given {gyro_unit})"
+                f"wrong unit? try --gyro-unit rad/s (given deg/s)"
+            )
+        if w_max < _GAIT_GYRO_MIN_DEG_S:
+            how = "inferred" if gyro_inferred else "given"
+            raise AnalysisError(
+                f"gyro peaks at {w_max:.3g} deg/s during gait even read as rad/s ({how}): "
+                f"is the gyro working? Without gx,gy,gz the acc-only method runs"
             )
 
 
@@ -244,11 +284,12 @@ def _resample(
     acc: NDArray[np.float64],
     gyr: NDArray[np.float64] | None,
     fs: float,
+    quantum_s: float = 0.0,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64] | None]:
     grid = np.arange(math.floor(t[-1] * fs) + 1) / fs
     # a grid point is missing when the nearest real samples around it are a gap apart
     j = np.clip(np.searchsorted(t, grid), 1, t.size - 1)
-    gap = (t[j] - t[j - 1]) > _GAP_PERIODS / fs
+    gap = (t[j] - t[j - 1]) > _GAP_PERIODS / fs + quantum_s
 
     def interp(x: NDArray[np.float64]) -> NDArray[np.float64]:
         out = np.column_stack([np.interp(grid, t, x[:, k]) for k in range(3)])

@@ -119,4 +119,6 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if len(table):
         summary += f"; median contact {gct.median():.0f} ms"
     print(f"{summary} -> {args.out}", file=sys.stderr)
+    for warning in attrs["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)
     return 0

@@ -26,9 +26,11 @@ __all__ = [
 class AccEventParams(NamedTuple):
     """Tunable thresholds of the acc-only detector. Units are in the names."""
 
-    #: The landing "jerk" is ``|acc[k] − acc[k − lag]|`` over this lag (as the gyro kernel's).
+    #: The landing "jerk" is the second difference ``|acc[k] − 2·acc[k − L] + acc[k − 2L]|``
+    #: over a lag ``L`` of this long (at least one sample): impulsive changes pass, the smooth
+    #: accelerations of the swing nearly cancel.
     jerk_lag_ms: float = 5.0
-    #: A jerk of at least this (g per lag) opens a landing window of 2 · ``impact_peak_ms`` ...
+    #: A jerk of at least this (g) opens a landing window of 2 · ``impact_peak_ms`` ...
     impact_min_jerk_g: float = 1.0
     #: ... whose largest jerk must reach this fraction of the recent landings' (exponential
     #: average with weight ``impact_track_weight``): a knock in swing is smaller than a landing.

@@ -11,6 +11,7 @@ from analysis_data import FS, pd, sim_frames, write_csv
 from sensor_service import cli
 from sensor_service.analysis import STEP_COLUMNS, AnalysisError, analyze, combine_feet
 from sensor_service.load import AthleteParams
+from sensor_service.sim.gait import GaitSimulator, RunnerParams
 
 
 def _match(ic_s: np.ndarray, truth_ic: np.ndarray, tol: float = 0.04) -> np.ndarray:
@@ -255,3 +256,54 @@ def test_timestamps_out_of_order_or_tied_with_a_hole_are_errors() -> None:
     holed = left.drop(index=range(4000, 4400)).assign(t=lambda d: d["t"].round(2))
     with pytest.raises(AnalysisError, match="pass --fs"):
         analyze(holed, placement="ankle")
+
+
+def _ankle_at(fs: float) -> tuple[pd.DataFrame, np.ndarray]:
+    sim = GaitSimulator(RunnerParams(cadence_spm=170.0, gct_ms=240.0), duration_s=20.0, seed=3)
+    t = np.arange(int(sim.end_s * fs)) / fs
+    acc, _ = sim.render_pod("left", t, "ankle")
+    df = pd.DataFrame({"t": t + 50.0, "ax": acc[:, 0], "ay": acc[:, 1], "az": acc[:, 2]})
+    return df, sim.truth("left").ic_s
+
+
+@pytest.mark.parametrize("fs", [104.0, 208.0, 833.0])
+def test_timestamps_in_whole_ms_at_rates_that_are_not_whole_ms(fs: float) -> None:
+    """104 Hz in whole ms has steps of 9 and 10 ms (median 10: 100 Hz). The rate comes from
+    the span, the samples are taken as they are, and the steps equal those of --fs."""
+    df, _ = _ankle_at(fs)
+    base = analyze(df.drop(columns=["t"]), sampling_rate_hz=fs, placement="ankle")
+    table = analyze(df.assign(t=df["t"].round(3)), placement="ankle")
+    assert table.attrs["sampling_rate_hz"] == pytest.approx(fs, rel=2e-4)
+    assert not table.attrs["resampled"]
+    assert len(table) == len(base) > 10
+    np.testing.assert_allclose(table["ic_s"], base["ic_s"], atol=1e-3)  # rate estimated: ±0.2 ms
+
+
+def test_gyro_columns_present_but_empty_run_the_acc_only_method() -> None:
+    left, _, _ = sim_frames("foot")
+    empty = left.assign(gx=np.nan, gy=np.nan, gz=np.nan)
+    table = analyze(empty, placement="foot")
+    assert table.attrs["method"] == "acc"
+    assert "gx,gy,gz are empty" in " ".join(table.attrs["warnings"])
+    assert len(table) > 10
+
+
+def test_dead_gyro_is_reported_as_such() -> None:
+    left, _, _ = sim_frames("foot")
+    with pytest.raises(AnalysisError, match="is the gyro working"):
+        analyze(left.assign(gx=0.0, gy=0.0, gz=0.0), placement="foot")
+
+
+def test_blank_rows_with_t_are_dropped_and_counted() -> None:
+    left, _, _ = sim_frames("ankle")
+    blank = pd.DataFrame(np.nan, index=[0, 1], columns=left.columns)
+    holed = pd.concat([left.iloc[:5000], blank, left.iloc[5000:]], ignore_index=True)
+    table = analyze(holed, placement="ankle")
+    assert table.attrs["warnings"] == ["2 blank row(s) dropped"]
+    pd.testing.assert_frame_equal(table, analyze(left, placement="ankle"), check_like=True)
+
+
+def test_low_rate_is_warned() -> None:
+    df, _ = _ankle_at(50.0)
+    table = analyze(df, placement="ankle")
+    assert any("below 100 Hz" in w for w in table.attrs["warnings"])
