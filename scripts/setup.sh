@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 need=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 command -v influxd >/dev/null 2>&1 || [ -x /usr/bin/influxd ] || need+=(influxdb)
-python3 -m venv --help >/dev/null 2>&1 || need+=(python3-venv)
+# `python3 -m venv` exists without python3-venv, but cannot install pip into the venv
+python3 -c 'import ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
   echo "footpod setup: installing Debian packages: ${need[*]}" >&2
   SUDO=""
@@ -18,6 +19,9 @@ fi
 
 PY=${PYTHON:-python3}
 "$PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "footpod needs Python 3.11+")'
+if [ -x .venv/bin/python ] && ! .venv/bin/python -m pip --version >/dev/null 2>&1; then
+  rm -rf .venv  # left half-made by a venv created without ensurepip
+fi
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi

@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="footpod",
         description=(
-            "Foot-worn IMU pods to step metrics, Achilles load estimates and pain logs. "
+            "Foot-worn IMU pods to step metrics and Achilles load estimates in InfluxDB. "
             "Start with 'footpod demo' to see the whole pipeline on simulated runners."
         ),
     )

@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from sensor_service.commands._help import DefaultsHelpFormatter
+
 __all__ = ["register"]
 
 
@@ -29,6 +31,7 @@ def register(sub: Any) -> None:
             "method. Load-model columns (estimates, not measurements) need --mass-kg and "
             "--height-m or --leg-length-m."
         ),
+        formatter_class=DefaultsHelpFormatter,
     )
     parser.add_argument(
         "file", type=Path, metavar="FILE.csv", help="recording: ax,ay,az[,gx,gy,gz][,t]"
@@ -62,9 +65,18 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--mass-kg", type=float, default=None, help="athlete mass: adds load-model estimates"
     )
-    parser.add_argument("--height-m", type=float, default=None)
-    parser.add_argument("--leg-length-m", type=float, default=None)
-    parser.add_argument("--at-moment-arm-m", type=float, default=0.036)
+    parser.add_argument(
+        "--height-m", type=float, default=None, help="athlete height (for the leg length)"
+    )
+    parser.add_argument(
+        "--leg-length-m", type=float, default=None, help="leg length, if measured (else height)"
+    )
+    parser.add_argument(
+        "--at-moment-arm-m",
+        type=float,
+        default=0.036,
+        help="Achilles tendon moment arm (docs/load_model.md)",
+    )
     parser.add_argument("--speed-m-s", type=float, default=None, help="running speed, for k_leg")
     parser.add_argument(
         "--activity",

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from sensor_service.commands._help import DefaultsHelpFormatter
 from sensor_service.errors import ConfigError
 from sensor_service.security import (
     ACL_FILENAME,
@@ -142,6 +143,10 @@ def _read_credentials(path: Path) -> dict[str, str]:
     return {var: value for var, value in pairs if not var.startswith("#")}
 
 
+_DOCKER_CONFIG_DIR = "/mosquitto/config"
+_HOST_DATA_DIR = "/var/lib/mosquitto"
+
+
 def register(sub: Any) -> None:
     parser = sub.add_parser(
         "broker-config",
@@ -156,6 +161,7 @@ def register(sub: Any) -> None:
             "passwords of users already in --out/passwd (unless their variable is set) and "
             "drops users no longer listed."
         ),
+        formatter_class=DefaultsHelpFormatter,
     )
     parser.add_argument("--out", required=True, help="directory to write the files into")
     parser.add_argument(
@@ -176,7 +182,13 @@ def register(sub: Any) -> None:
         help="the directory as the broker sees it (default: --out; docker: /mosquitto/config)",
     )
     parser.add_argument(
-        "--broker-data-dir", default="/mosquitto/data", help="persistence directory of the broker"
+        "--broker-data-dir",
+        default=None,
+        help=(
+            "persistence directory of the broker (default: /mosquitto/data when "
+            "--broker-config-dir is /mosquitto/config, the docker image's layout; else "
+            f"{_HOST_DATA_DIR}, the Debian package's)"
+        ),
     )
     parser.add_argument("--port", type=int, default=1883, help="plain MQTT listener port")
     parser.add_argument(
@@ -187,13 +199,20 @@ def register(sub: Any) -> None:
     parser.set_defaults(func=main)
 
 
+def _default_data_dir(broker_config_dir: str | None) -> str:
+    """The docker image keeps data beside its config; a Debian host in /var/lib/mosquitto."""
+    if broker_config_dir is not None and broker_config_dir.rstrip("/") == _DOCKER_CONFIG_DIR:
+        return "/mosquitto/data"
+    return _HOST_DATA_DIR
+
+
 def main(args: argparse.Namespace) -> int:
     paths = write(
         args.out,
         athletes=args.athlete,
         services=args.service if args.service is not None else _DEFAULT_SERVICES,
         broker_config_dir=args.broker_config_dir,
-        broker_data_dir=args.broker_data_dir,
+        broker_data_dir=args.broker_data_dir or _default_data_dir(args.broker_config_dir),
         port=args.port,
         explicit_acl=args.explicit_acl,
     )

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from sensor_service.commands._help import DefaultsHelpFormatter
 from sensor_service.demo import DemoConfig, DemoReport, run_demo
 
 __all__ = ["register"]
@@ -29,6 +30,7 @@ def register(sub: Any) -> None:
             "packages 'mosquitto' and 'influxdb') on free ports and stops them at the end. "
             "Prints a summary; with --json the last line is one JSON object."
         ),
+        formatter_class=DefaultsHelpFormatter,
     )
     parser.add_argument("--runners", type=int, default=2, help="simulated runners (default 2)")
     parser.add_argument(

@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from sensor_service.commands._help import DefaultsHelpFormatter
 from sensor_service.commands._signals import stop_on_signals
 from sensor_service.contracts import validate_id
 from sensor_service.ingest.worker import DEFAULT_SHARE_GROUP, IngestWorker
@@ -33,6 +34,7 @@ def register(sub: Any) -> None:
             "points are written before exit. Credentials: FOOTPOD_MQTT_USER/PASSWORD, "
             "FOOTPOD_INFLUX_USER/PASSWORD. See docs/delivery.md."
         ),
+        formatter_class=DefaultsHelpFormatter,
     )
     parser.add_argument("--mqtt-url", default="mqtt://127.0.0.1:1883", help="broker URL")
     parser.add_argument("--influx-url", default="http://127.0.0.1:8086", help="InfluxDB URL")

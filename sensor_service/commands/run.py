@@ -11,6 +11,7 @@ from typing import Any
 from rich.console import Console
 
 from sensor_service.bus.mqtt_url import parse_mqtt_url
+from sensor_service.commands._help import DefaultsHelpFormatter
 from sensor_service.commands._signals import stop_on_signals
 from sensor_service.contracts import validate_id
 from sensor_service.errors import ConfigError
@@ -30,8 +31,12 @@ def register(sub: Any) -> None:
             "(retained, last will 'lost') under footpod/v1/<athlete>/. Runs until Ctrl-C / "
             "SIGTERM or --duration-s. Example: footpod run --athlete ana "
             "--pod left=footpod-ana-left --pod right=footpod-ana-right "
-            "--mqtt-url mqtt://gateway:1883 (credentials: FOOTPOD_MQTT_USER/PASSWORD)."
+            "--mqtt-url mqtt://gateway:1883 (credentials: FOOTPOD_MQTT_USER/PASSWORD). "
+            "Messages the broker has not acknowledged are kept in a spool on disk "
+            "($FOOTPOD_STATE_DIR, else $XDG_STATE_HOME/footpod or ~/.local/state/footpod) and "
+            "sent first on the next start (docs/delivery.md)."
         ),
+        formatter_class=DefaultsHelpFormatter,
     )
     parser.add_argument("--athlete", required=True, help="athlete id (a-z, 0-9, '_', '-')")
     parser.add_argument(

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from sensor_service.ble.backend import BACKEND_NAMES
 from sensor_service.ble.scan import FoundPod, scan_pods
+from sensor_service.commands._help import DefaultsHelpFormatter
 from sensor_service.errors import ConfigError, FootpodError
 
 __all__ = ["register"]
@@ -29,6 +30,7 @@ def register(sub: Any) -> None:
             "(BlueZ on Linux); bumble:usb:0 drives a USB dongle without it; virtual is the "
             "in-process simulated link, where --simulate puts one simulated pod per profile."
         ),
+        formatter_class=DefaultsHelpFormatter,
     )
     parser.add_argument(
         "--backend",
