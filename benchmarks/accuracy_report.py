@@ -1,10 +1,11 @@
 """Generate ``docs/accuracy.md`` (and its plots): contact-time accuracy per condition.
 
-Run: ``.venv/bin/python benchmarks/accuracy_report.py`` (about a minute on 2 cores). It runs the
-same detectors as ``footpod analyze`` on simulated runs (``sensor_service.sim.gait``) across
-cadences 150–200 spm, contact times 160–320 ms and all strike patterns, with noise, clipping,
-glitches, soft tissue and mounting rotations, for a foot pod with gyro and for ankle and shank
-pods with accelerometer only; and on the real gaitmap walking recording (../shared/data).
+Run: ``.venv/bin/python benchmarks/accuracy_report.py`` (about 15 s on 2 cores; the plots need
+``pip install -e '.[bench]'``). It runs the same detectors as ``footpod analyze`` on simulated
+runs (``sensor_service.sim.gait``) across cadences 150–200 spm, contact times 160–320 ms and all
+strike patterns, with noise, clipping, glitches, soft tissue and mounting rotations, for a foot
+pod with gyro and for ankle and shank pods with accelerometer only; and on the real gaitmap
+walking recording (../shared/data).
 """
 
 from __future__ import annotations
@@ -316,7 +317,8 @@ def plot(results: list[Result], out_dir: Path) -> list[str]:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:  # pragma: no cover
-        return []
+        print("plots skipped: pip install -e '.[bench]' for matplotlib", file=sys.stderr)
+        return ["(plots skipped: matplotlib is not installed; `pip install -e '.[bench]'`)"]
     names = [r.cond.name for r in results if r.errors.size]
     data = [np.clip(r.errors, -60, 60) for r in results if r.errors.size]
     fig, ax = plt.subplots(figsize=(9, 0.32 * len(names) + 1.2))
@@ -551,9 +553,9 @@ they were run after the changes above, and once more to try a stricter `impact_n
 (4–5: fixes the 3 g row, but loses landings with 4× noise), which was rejected, so the defaults
 are unchanged by them. `tests/kernels/test_kernel_running_sim.py` checks the target on further
 held-out seeds (31–52). Costs of the change: the 5 ms sums move IC ~1 ms later at 833 Hz
-(median 1.5 → 2.2 ms there, still well inside the target), and batch throughput of the foot
-kernel fell from ~87 to ~56 M samples/s (still > 50× the NumPy reference; per-packet call
-≤ 2 µs; see `benchmarks/bench_kernel.py`).
+(median 1.5 → 2.2 ms there, still well inside the target), and the per-sample sums cost
+batch throughput until the kernel was restructured to compute them only inside the IC window
+(speed figures: `docs/benchmarks.md`).
 
 **Sampling rate.** At 104 Hz a sample is 9.6 ms and the ~45 Hz impact is sampled about twice per
 period: F1 reaches ≥ 0.99 and the median error 3.2–3.3 ms on the realistic model, but p95

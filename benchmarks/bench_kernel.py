@@ -6,8 +6,9 @@ For the foot kernel (acc + gyro) and the acc-only kernel (ankle pod):
 
 * batch throughput (samples/s) of the numba kernel vs the NumPy reference, and their ratio;
 * µs per per-packet call (20 samples): the bare kernel and ``StepDetector.feed``;
-* the speed of the kernel's square roots alone (4 per sample with gyro, 3 without), which is what
-  actually bounds a per-sample kernel on this CPU;
+* foot kernel: its per-sample path alone (a pod lying still: no IC window, no TO search), so the
+  share of the windows in the batch time shows; acc-only kernel: its three square roots per
+  sample alone, which bound that per-sample kernel on this CPU;
 * ratio to a memory-bandwidth bound: the time one read of the sample arrays takes at the
   bandwidth a NumPy copy reaches in the same run. A copy reads and writes every byte, so the
   bandwidth is ``2 × bytes / t_copy`` and one read takes ``t_copy / 2``. Measured twice: on the
@@ -119,13 +120,26 @@ def _section(
         f"{sum(a.nbytes for a in big) / 1e6:.0f} MB -> numba {nb / t_big / 1e6:.1f} M samples/s, "
         f"{100 * bound_big / t_big:5.1f} % of it"
     )
-    sqrts = 4 if gyr is not None else 3
-    _sqrt_floor(acc, sqrts)
-    t_sqrt = _best(lambda: _sqrt_floor(acc, sqrts))
-    print(
-        f"{sqrts} sqrt/sample only : {n / t_sqrt / 1e6:8.1f} M samples/s (its square roots "
-        f"alone) -> numba at {100 * t_sqrt / t_numba:5.1f} % of it"
-    )
+    if gyr is not None:
+        # The same kernel on a pod lying still (no swing, so no IC window and no TO search):
+        # what the per-sample path alone costs; the rest of the batch time is the windows.
+        rng = np.random.default_rng(0)
+        still_acc = np.array([0.0, 0.0, 9.80665]) + rng.normal(0.0, 0.05, (n, 3))
+        still_gyr = rng.normal(0.0, 1.0, (n, 3))
+        batch(still_acc, still_gyr)
+        t_still = _best(lambda: batch(still_acc, still_gyr))
+        print(
+            f"per-sample path    : {n / t_still / 1e6:8.1f} M samples/s (a still pod: no "
+            f"windows) -> the IC/TO windows take {100 * (1 - t_still / t_numba):4.0f} % of the "
+            f"batch time"
+        )
+    else:
+        _sqrt_floor(acc, 3)
+        t_sqrt = _best(lambda: _sqrt_floor(acc, 3))
+        print(
+            f"3 sqrt/sample only : {n / t_sqrt / 1e6:8.1f} M samples/s (its square roots "
+            f"alone) -> numba at {100 * t_sqrt / t_numba:5.1f} % of it"
+        )
     packet_kernel()
     t_k = _best(packet_kernel, repeat=3)
     t_f = _best(feed, repeat=3)
