@@ -97,6 +97,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from sensor_service.load import AthleteParams
 
     athlete = None
+    if args.mass_kg is not None and args.height_m is None and args.leg_length_m is None:
+        raise AnalysisError("--mass-kg needs --height-m or --leg-length-m for the load model")
     if args.mass_kg is not None:
         athlete = AthleteParams(
             mass_kg=args.mass_kg,

@@ -307,3 +307,13 @@ def test_low_rate_is_warned() -> None:
     df, _ = _ankle_at(50.0)
     table = analyze(df, placement="ankle")
     assert any("below 100 Hz" in w for w in table.attrs["warnings"])
+
+
+def test_cli_mass_without_height_names_the_flags(  # type: ignore[no-untyped-def]
+    tmp_path, monkeypatch, capsys
+) -> None:
+    left, _, _ = sim_frames("ankle")
+    src = write_csv(left, tmp_path)
+    argv = ["analyze", str(src), "--placement", "ankle", "--mass-kg", "70", "--out"]
+    assert _run_cli([*argv, str(tmp_path / "o.csv")], monkeypatch) == 2
+    assert "--height-m or --leg-length-m" in capsys.readouterr().err
