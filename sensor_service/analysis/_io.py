@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -67,6 +68,17 @@ def _read(source: Any) -> pd.DataFrame:
         raise AnalysisError(f"{path}: cannot read as CSV with a header row ({exc})") from exc
 
 
+#: Other names of the time column (seconds).
+_TIME_ALIASES: Final = ("time", "time_s", "t_s")
+
+
+def _column_key(name: object) -> str:
+    """Header name as matched: case and spaces ignored, a trailing unit in brackets dropped
+    (``"AX [g]"`` → ``ax``), ``time``/``time_s``/``t_s`` read as ``t``."""
+    key = re.sub(r"\s*[\[(].*[\])]\s*$", "", str(name)).strip().lower()
+    return "t" if key in _TIME_ALIASES else key
+
+
 def _column(df: pd.DataFrame, name: str) -> NDArray[np.float64]:
     try:
         values = np.asarray(df[name], dtype=np.float64)
@@ -98,7 +110,13 @@ def load_recording(
     if gyro_unit not in GYRO_UNITS:
         raise AnalysisError(f"gyro unit {gyro_unit!r} unknown: use one of {GYRO_UNITS}")
     df = _read(source)
-    df = df.rename(columns={c: str(c).strip().lower() for c in df.columns})
+    keys = [_column_key(c) for c in df.columns]
+    twice = sorted(
+        {k for k in keys if keys.count(k) > 1 and k in ("t", "ax", "ay", "az", "gx", "gy", "gz")}
+    )
+    if twice:
+        raise AnalysisError(f"more than one column reads as {', '.join(twice)}: keep one of each")
+    df = df.set_axis(keys, axis=1)
     missing = [c for c in ("ax", "ay", "az") if c not in df.columns]
     if missing:
         raise AnalysisError(

@@ -317,3 +317,17 @@ def test_cli_mass_without_height_names_the_flags(  # type: ignore[no-untyped-def
     argv = ["analyze", str(src), "--placement", "ankle", "--mass-kg", "70", "--out"]
     assert _run_cli([*argv, str(tmp_path / "o.csv")], monkeypatch) == 2
     assert "--height-m or --leg-length-m" in capsys.readouterr().err
+
+
+def test_headers_with_units_and_a_time_column_named_time() -> None:
+    left, _, _ = sim_frames("ankle")
+    renamed = left.rename(columns={"t": "Time", "ax": "AX [g]", "ay": " ay (g)", "az": "az"})
+    pd.testing.assert_frame_equal(
+        analyze(renamed, placement="ankle"), analyze(left, placement="ankle")
+    )
+
+
+def test_two_time_columns_are_an_error() -> None:
+    left, _, _ = sim_frames("ankle")
+    with pytest.raises(AnalysisError, match="more than one column reads as t"):
+        analyze(left.assign(time=left["t"]), placement="ankle")
