@@ -30,9 +30,10 @@ mounting estimate is needed.
   whose jerk is ``replace_jerk_ratio`` times the pending landing's *replaces* it: the detector
   cannot stay locked onto the wrong event of the stride (a toe-off or a knock taken first, as
   happened on the real walking sample), because the landing is the stride's largest impulsive
-  event. When a contact is completed (at the next landing) its landing is judged again against the
-  average, and the first landing after a start or gap must reach ``first_rel_frac`` of the next
-  one: this drops a "landing" that was a push-off from standing.
+  event; while the pending landing is the first since a start or gap (no rhythm known yet) any
+  larger impact replaces it. When a contact is completed (at the next landing) its landing is
+  judged again against the average, and the first landing after a start or gap must reach
+  ``first_rel_frac`` of the next one: this drops a "landing" that was a push-off from standing.
 * **Toe-off (TO).** The hard part without a gyroscope. At push-off the foot rolls over the ball and
   plantar-flexes fastest at TO (Falbriard et al. 2018: the plantar-flexion peak of the foot's pitch
   velocity marks TO within 4±2 ms), so its angular acceleration is near zero there. A point above
@@ -50,8 +51,11 @@ mounting estimate is needed.
   min(max_gct, hi·stride)]`` scales with the stride this contact starts, keeping the impact ringing
   and the next swing out (running duty factors 0.2–0.4). ``to_offset_ms`` is a calibration offset
   (default 0: uncalibrated). Because the window needs the stride, a contact is emitted when the
-  next landing of the same foot is found (one stride of latency); the last landing before a stop
-  has no next landing and is dropped, like a contact without toe-off in the gyro kernel.
+  next landing of the same foot is found (one stride of latency). At the end of the stream
+  (``acc_flush``) the last contact is emitted when its window, sized by the median stride, was
+  seen whole, its "up" acceleration dips, and the recording does not end standing (a recording
+  cut in mid-run); the last landing before a stop (a foot that stays planted) is dropped, like a
+  contact without toe-off in the gyro kernel.
 * **Peak, loading-rate proxy.** Peak ``|acc|`` within ``impact_peak_ms`` of IC, in g, and the mean
   slope of ``|acc|`` from IC to that peak, in g/s (the "acceleration rate" used as a proxy of the
   vertical loading rate of the ground reaction force).
@@ -84,8 +88,8 @@ __all__ = [
     "ACC_STATE_F",
     "ACC_STATE_I",
     "acc_dropped_steps",
+    "acc_flush",
     "acc_process_block",
-    "acc_reset_on_flush",
     "acc_reset_on_gap",
     "acc_samples_seen",
 ]
@@ -160,6 +164,9 @@ def unpack_acc_params(p: np.ndarray) -> AccKernelParams:
         int(p[24]),
         int(p[25]),
         p[26],
+        p[27],
+        p[28],
+        int(p[29]),
     )
 
 
@@ -172,8 +179,10 @@ def _finish(
     out: np.ndarray,
     row: int,
     kp: AccKernelParams,
+    max_up: float,
 ) -> bool:
-    """TO of the pending contact, whose stride (to the next IC) is ``stride_n``; write a row."""
+    """TO of the pending contact, whose stride (to the next IC) is ``stride_n``; write a row,
+    unless the smoothed "up" acceleration at TO is not below ``max_up`` (no toe-off dip)."""
     mask = kp.ring_mask
     ic = st_f[_PEND_IC]
     ic_i = st_i[_PEND_IC_I]
@@ -194,6 +203,8 @@ def _finish(
         if vals[k - lo] < best:
             best = vals[k - lo]
             k_best = k
+    if not best < max_up:
+        return False
     delta = 0.0
     if lo < k_best < hi:
         prev = vals[k_best - 1 - lo]
@@ -271,7 +282,8 @@ def _landing(
         j_max = max(j_max, ring[k & mask, _R_JERK])
     st_i[_STATE] = 0
     replace = st_i[_PEND] == 1 and st_i[_K1] < st_i[_REFR_END]
-    if replace and j_max < kp.replace_jerk_ratio * st_f[_PEND_JMAX]:
+    ratio = 1.0 if st_f[_PEND_FIRST] != 0.0 else kp.replace_jerk_ratio
+    if replace and j_max < ratio * st_f[_PEND_JMAX]:
         _rescan(ring, st_i, n, kp)  # inside the refractory period and not much larger
         return 0
     if j_max < kp.impact_rel_frac * st_f[_REF_JERK]:
@@ -331,7 +343,7 @@ def _landing(
                 st_f[_PEND_JMAX] >= kp.impact_rel_frac * st_f[_REF_JERK]
                 and (st_f[_PEND_FIRST] == 0.0 or st_f[_PEND_JMAX] >= kp.first_rel_frac * j_max)
                 and row < out.shape[0]
-                and _finish(ring, st_i, st_f, s_win, out, row, kp)
+                and _finish(ring, st_i, st_f, s_win, out, row, kp, np.inf)
             ):
                 written = 1
             st_f[_STRIDES + st_i[_STRIDE_POS]] = stride_n
@@ -497,10 +509,57 @@ def _is_glitch(
     return min(d01, d12) > max(min_jump * min_jump, 4.0 * d02)
 
 
-def acc_reset_on_flush(st_i: np.ndarray) -> None:
-    """End of stream: the pending contact has no next landing (standing): no step."""
+@njit(cache=True)
+def _ends_standing(ring: np.ndarray, last: int, first_valid: int, kp: AccKernelParams) -> bool:
+    """Does the recording end standing: |acc| over its last ``end_still_n`` feature samples
+    (``… last``, none before ``first_valid``) with a standard deviation below
+    ``end_still_sd``? Mean and variance summed in order (the reference does the same)."""
+    lo = last - kp.end_still_n + 1
+    if lo < first_valid:
+        return False
+    total = 0.0
+    for k in range(lo, last + 1):
+        total += ring[k & kp.ring_mask, _R_A]
+    mean = total / kp.end_still_n
+    var = 0.0
+    for k in range(lo, last + 1):
+        d = ring[k & kp.ring_mask, _R_A] - mean
+        var += d * d
+    return math.sqrt(var / kp.end_still_n) < kp.end_still_sd_m_s2
+
+
+@njit(cache=True)
+def acc_flush(
+    ring: np.ndarray, st_i: np.ndarray, st_f: np.ndarray, out: np.ndarray, params: np.ndarray
+) -> int:
+    """End of stream: emit the pending contact if its TO window was seen whole; then reset.
+
+    A contact is normally completed by the next landing of the same foot (its TO window scales
+    with that stride). A recording cut in mid-run has no next landing for its last contact: it
+    is still a contact when the window (sized by the median of the recent strides), smoothing
+    included, lies inside the samples seen, it is not the only landing since the start or a
+    gap, the "up" acceleration dips at its TO below ``end_to_max_up_g``, and the recording does
+    not end standing (a foot still planted at the end — the runner stopped — has no toe-off).
+    Otherwise it is dropped, as is a contact followed by more than ``max_stride_ms`` without a
+    landing (standing).
+    """
+    kp = unpack_acc_params(params)
+    n_out = 0
+    if st_i[_PEND] and st_f[_PEND_FIRST] == 0.0 and st_i[_N_STRIDES] > 0 and out.shape[0] > 0:
+        s_ref = _stride_median(st_i, st_f)
+        ic_i = st_i[_PEND_IC_I]
+        hi = ic_i + min(kp.max_gct_n, round(kp.to_hi_stride_frac * s_ref))
+        last = st_i[_N] - 2  # the newest feature sample (features lag the raw samples by one)
+        if (
+            hi + kp.to_smooth_n // 2 <= last
+            and st_f[_PEND_JMAX] >= kp.impact_rel_frac * st_f[_REF_JERK]
+            and not _ends_standing(ring, last, ic_i, kp)
+            and _finish(ring, st_i, st_f, s_ref, out, 0, kp, kp.end_to_max_up_m_s2)
+        ):
+            n_out = 1
     st_i[_PEND] = 0
     st_i[_STATE] = 0
+    return n_out
 
 
 def acc_dropped_steps(st_i: np.ndarray) -> int:

@@ -42,6 +42,9 @@ class AccEventParams(NamedTuple):
     first_rel_frac: float = 0.5
     #: Within the refractory period, an impact this many times larger than the pending landing
     #: (and ``min_gct_ms`` after it) replaces it: the stride's largest impact is the landing.
+    #: The first landing after a start or gap (no rhythm known yet) is replaced by any larger
+    #: impact: a recording that starts mid-run may open on a push-off or a knock (cut mid-run
+    #: and 2× soft-tissue rows of docs/accuracy.md, and the real walking rows, all improved).
     replace_jerk_ratio: float = 2.0
     #: The landing starts at the first change of at least this fraction of the window's largest.
     impact_rise_frac: float = 0.5
@@ -91,6 +94,16 @@ class AccEventParams(NamedTuple):
     despike: bool = True
     #: ... that jump at least this far (g).
     glitch_min_g: float = 1.0
+    #: At the end of a recording the last contact has no next landing; it is kept when its TO
+    #: window was seen whole and the smoothed "up" acceleration dips below this there (a foot
+    #: still planted when the recording ends, a runner who stopped, has no toe-off and no dip;
+    #: simulated running TOs dip to −1.3 g median, 0.1 g at the 95th percentile).
+    end_to_max_up_g: float = 0.5
+    #: ... and when the recording does not end standing: a standard deviation of |acc| below
+    #: ``end_still_sd_g`` over its last ``end_still_ms`` means the runner stopped, and the
+    #: "contact" was the stop plant, which has no toe-off (running: several g).
+    end_still_sd_g: float = 0.2
+    end_still_ms: float = 300.0
 
     @classmethod
     def for_walking(cls) -> AccEventParams:
@@ -133,6 +146,9 @@ class AccKernelParams(NamedTuple):
     ring_mask: int
     despike: int
     glitch_min_m_s2: float
+    end_to_max_up_m_s2: float
+    end_still_sd_m_s2: float
+    end_still_n: int
 
 
 def _n(ms: float, fs: float) -> int:
@@ -209,6 +225,9 @@ def compile_acc_params(
         ring_mask=acc_ring_length(params, fs) - 1,
         despike=1 if params.despike else 0,
         glitch_min_m_s2=float(params.glitch_min_g) * G0_M_S2,
+        end_to_max_up_m_s2=float(params.end_to_max_up_g) * G0_M_S2,
+        end_still_sd_m_s2=float(params.end_still_sd_g) * G0_M_S2,
+        end_still_n=max(1, _n(params.end_still_ms, fs)),
     )
 
 

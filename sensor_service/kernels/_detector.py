@@ -12,8 +12,8 @@ from sensor_service.kernels._acc_kernel import (
     ACC_RING_COLS,
     ACC_STATE_F,
     ACC_STATE_I,
+    acc_flush,
     acc_process_block,
-    acc_reset_on_flush,
     acc_reset_on_gap,
 )
 from sensor_service.kernels._acc_params import AccEventParams, compile_acc_params, pack_acc_params
@@ -21,8 +21,8 @@ from sensor_service.kernels._event_kernel import (
     FEED_STATE_F,
     FEED_STATE_I,
     dropped_steps,
+    flush_block,
     process_block,
-    reset_on_flush,
     reset_on_gap,
     samples_seen,
 )
@@ -166,11 +166,21 @@ class StepDetector:
                 reset_on_gap(self._st_i, int(n_missing))
 
     def flush(self) -> NDArray[np.void]:
-        """End of stream. A contact without a toe-off is standing still: no step is emitted."""
+        """End of stream: the last contact when its toe-off was seen (see ``flush_block`` and
+        ``acc_flush``); a contact without a toe-off is standing still: no step."""
         if self.method == "acc":
-            acc_reset_on_flush(self._st_i)
+            # the last contact of a recording cut in mid-run has no next landing: emitted when
+            # its toe-off window was seen whole (acc_flush)
+            n_out = acc_flush(self._ring, self._st_i, self._st_f, self._out, self._kp_packed)
+            if n_out:
+                return rows_to_steps(self._out[:n_out])
         else:
-            reset_on_flush(self._st_i)
+            # a recording cut just after a push-off: emitted when the swing had begun
+            n_out = flush_block(
+                self._ring, self._ring_g, self._st_i, self._st_f, self._out, self._kp_packed
+            )
+            if n_out:
+                return rows_to_steps(self._out[:n_out])
         return _empty_steps()
 
 

@@ -92,8 +92,8 @@ __all__ = [
     "FEED_STATE_F",
     "FEED_STATE_I",
     "dropped_steps",
+    "flush_block",
     "process_block",
-    "reset_on_flush",
     "reset_on_gap",
     "samples_seen",
 ]
@@ -512,6 +512,7 @@ def _run_machine(
             have_ref = st_i[_HAVE_REF]
             continue
         below = gy < thr
+        prev_run = run
         # branch-free counters (the conditions flip within a stride: branches would mispredict)
         run = (min(run, 1 << 30) + 1) * int(below and n >= allowed_from)
         still = (w2 < kp.still_gyr2) & (kp.still_acc_lo2 < a2) & (a2 < kp.still_acc_hi2)
@@ -544,6 +545,14 @@ def _run_machine(
                     st_i[_SE_FIRST] = n
                 st_i[_DEADLINE] = n + kp.ic_after_max_n
                 state = _IC_WAIT
+        elif state == _WAIT and not below and 0 < prev_run < m and n - prev_run == st_i[_SEG]:
+            # a swing cut short by the start of the data (or a gap): it counts, however short,
+            # so the landing that ends it is not lost (a recording that starts in mid-run)
+            st_i[_S] = st_i[_SEG]
+            st_i[_SE] = n
+            st_i[_SE_FIRST] = n
+            st_i[_DEADLINE] = n + kp.ic_after_max_n
+            state = _IC_WAIT
         elif state == _IC_WAIT and (still_ok or n >= st_i[_DEADLINE]):
             st_i[_HAVE_REF] = have_ref
             st_i[_REF_N] = ref_n
@@ -615,11 +624,51 @@ def process_block(
     return n_out
 
 
-def reset_on_flush(st_i: np.ndarray) -> None:
-    """End of stream: a contact without toe-off is standing still, not a step."""
+@njit(cache=True)
+def flush_block(
+    ring_a: np.ndarray,
+    ring_g: np.ndarray,
+    st_i: np.ndarray,
+    st_f: np.ndarray,
+    out: np.ndarray,
+    params: np.ndarray,
+) -> int:
+    """End of stream; returns the rows written to ``out`` (0 or 1).
+
+    A contact is completed when the next swing is confirmed (``min_swing_ms`` below
+    −swing_gyr). A recording that ends in mid-run may stop after the push-off but before that:
+    the contact is still a step when its push-off peak was seen whole — the largest pitch
+    velocity after ``min_gct`` reaches swing_gyr (a push-off, not noise of a flat foot), the
+    fit around it lies inside the data, and the foot turned toe-up after it (a negative pitch
+    velocity). A contact without that (the foot still on the ground) is standing still, not a
+    step.
+    """
+    kp = unpack_params(params)
+    mask = kp.ring_mask
+    n_out = 0
+    n = st_i[_N] - 1
+    hi = n - kp.to_fit_n  # the TO fit reads to_fit_n samples past the peak
+    lo = st_i[_IC_I] + kp.min_gct_n
+    if st_i[_STATE] == _CONTACT and hi > lo and out.shape[0] > 0:
+        k = lo
+        for j in range(lo + 1, hi + 1):
+            if ring_g[j & mask, 1] > ring_g[k & mask, 1]:
+                k = j
+        turned = False
+        for j in range(k + 1, n + 1):
+            if ring_g[j & mask, 1] < 0.0:
+                turned = True
+                break
+        if (
+            turned
+            and ring_g[k & mask, 1] >= kp.swing_gyr_deg_s
+            and _emit(ring_a, ring_g, mask, st_i, st_f, n, hi, out, 0, kp)
+        ):
+            n_out = 1
     st_i[_STATE] = _WAIT
     st_i[_RUN] = 0
     st_i[_HAVE_PREV_IC] = 0
+    return n_out
 
 
 def dropped_steps(st_i: np.ndarray) -> int:

@@ -99,6 +99,26 @@ def _fit_peak(y: NDArray[np.float64], k: int, h: int) -> float:
     return min(lim, max(-lim, -b / (2.0 * c)))
 
 
+def _push_off(
+    g: NDArray[np.float64],
+    clip: NDArray[np.bool_],
+    ic: float,
+    s: int,
+    n: int,
+    kp: KernelParams,
+) -> tuple[float, float, float] | None:
+    """(TO, contact time ms, clipped) of the contact from ``ic`` whose swing starts at ``s``
+    (seen up to ``n``): the push-off peak of the pitch velocity after ``min_gct``; None when
+    the peak is at the range start (a contact shorter than ``min_gct``)."""
+    lo = math.floor(ic) + kp.min_gct_n
+    k = lo + int(np.argmax(g[lo : s + 1]))
+    if k == lo:
+        return None
+    to = k + _fit_peak(g, k, kp.to_fit_n)
+    clipped = bool(np.any(clip[math.floor(ic) : min(math.ceil(to), n) + 1]))
+    return to, (to - ic) * 1000.0 * kp.dt_s, float(clipped)
+
+
 def _pitch_change(gdt: NDArray[np.float64], ref: int, ic: float, n: int) -> float:
     """Pitch change (deg) from sample ``ref`` to the sub-sample ``ic``: the per-sample changes
     summed in order away from ``ref``, plus the fraction of the last interval."""
@@ -156,22 +176,25 @@ def _detect(
     ic = ic_i = 0.0
     peak_g = fsa = stride_ms = lr = 0.0
     prev_ic = math.nan
+    # a swing cut short by the start of the data counts however short (the kernel's rule)
+    not_below = np.flatnonzero(~below)
+    start_run = int(not_below[0]) if not_below.size else 0
     while True:
-        n_c = _first_window(below, cursor, m)
-        if n_c < 0:
-            break
-        s = n_c - m + 1
+        if 0 < start_run < m:
+            n_c, s = start_run - 1, 0
+            start_run = 0
+        else:
+            n_c = _first_window(below, cursor, m)
+            if n_c < 0:
+                break
+            s = n_c - m + 1
         if contact and n_c > ic_i + kp.max_gct_n:
             contact = False  # contact timed out earlier: standing still, not a step
             prev_ic = math.nan
         if contact:
-            lo, hi = int(ic_i) + kp.min_gct_n, s
-            k = lo + int(np.argmax(g[lo : hi + 1]))
-            if k > lo:  # a push-off peak at the range start: contact shorter than min_gct
-                to = k + _fit_peak(g, k, kp.to_fit_n)
-                clipped = bool(np.any(clip[int(ic_i) : min(math.ceil(to), n_c) + 1]))
-                gct_ms = (to - ic) * 1000.0 * dt
-                rows.append([ic, to, gct_ms, stride_ms, peak_g, fsa, float(clipped), lr])
+            end = _push_off(g, clip, ic, s, n_c, kp)
+            if end is not None:
+                rows.append([ic, end[0], end[1], stride_ms, peak_g, fsa, end[2], lr])
             contact = False
         # swing until the pitch velocity comes back above the threshold; the IC window then
         # closes on a still foot or at the deadline, unless the swing resumes first (a pause)
@@ -228,6 +251,19 @@ def _detect(
             fsa = -_pitch_change(gdt, int(refs[-1]), ic, n_conf)
         contact = True
         cursor = max(n_conf + 1, ic_i + kp.min_gct_n)
+    # End of the recording inside a contact: a step when its push-off peak was seen whole (the
+    # largest pitch velocity after min_gct reaches swing_gyr, its fit lies inside the data, and
+    # the foot turned toe-up after it).
+    n_last = n_total - 1
+    hi = n_last - kp.to_fit_n
+    lo = math.floor(ic) + kp.min_gct_n
+    if contact and n_last <= ic_i + kp.max_gct_n and hi > lo:
+        k = lo + int(np.argmax(g[lo : hi + 1]))
+        turned = bool(np.any(g[k + 1 : n_last + 1] < 0.0))
+        if turned and g[k] >= kp.swing_gyr_deg_s:
+            end = _push_off(g, clip, ic, hi, n_last, kp)
+            if end is not None:
+                rows.append([ic, end[0], end[1], stride_ms, peak_g, fsa, end[2], lr])
     return np.asarray(rows, dtype=np.float64).reshape(-1, N_OUT_COLS)
 
 
@@ -247,6 +283,25 @@ def reference_detect_steps(
 
 
 # --------------------------------------------------------------------------- acc-only detector
+
+
+def _acc_row(
+    smooth: NDArray[np.float64],
+    clip: NDArray[np.bool_],
+    pend: tuple[float, float, float, float, float, bool],
+    lo: int,
+    hi: int,
+    dt: float,
+    kp: AccKernelParams,
+) -> list[float]:
+    """The step row of the pending contact: TO at the minimum of the smoothed "up"
+    acceleration in ``[lo, hi]``, parabola-refined."""
+    k = lo + int(np.argmin(smooth[lo : hi + 1]))
+    to = k + (_parabolic_peak(-smooth, k) if lo < k < hi else 0.0)  # a minimum
+    to += kp.to_offset_n
+    clipped = bool(np.any(clip[math.floor(pend[0]) : min(math.ceil(to), hi) + 1]))
+    gct = (to - pend[0]) * 1000.0 * dt
+    return [pend[0], to, gct, pend[3], pend[1], math.nan, float(clipped), pend[2]]
 
 
 def _acc_detect(acc: NDArray[np.float64], kp: AccKernelParams) -> NDArray[np.float64]:
@@ -313,7 +368,8 @@ def _acc_detect(acc: NDArray[np.float64], kp: AccKernelParams) -> NDArray[np.flo
             pend = None  # its next landing never came: the last contact before a stop
         j_max = float(jerk[k1 : n + 1].max())
         replace = pend is not None and k1 < refr_end
-        if (replace and pend is not None and j_max < kp.replace_jerk_ratio * pend[4]) or (
+        ratio = 1.0 if pend is not None and pend[5] else kp.replace_jerk_ratio
+        if (replace and pend is not None and j_max < ratio * pend[4]) or (
             j_max < kp.impact_rel_frac * ref
         ):
             scan = k1 + 1  # not a landing; one may start later inside the window
@@ -355,15 +411,7 @@ def _acc_detect(acc: NDArray[np.float64], kp: AccKernelParams) -> NDArray[np.flo
                 hi = ic_p + min(kp.max_gct_n, round(kp.to_hi_stride_frac * s_win))
                 first_ok = not pend[5] or pend[4] >= kp.first_rel_frac * j_max
                 if hi - lo >= 2 and pend[4] >= kp.impact_rel_frac * ref and first_ok:
-                    vals = smooth[lo : hi + 1]
-                    k = lo + int(np.argmin(vals))
-                    to = k + (_parabolic_peak(-smooth, k) if lo < k < hi else 0.0)  # a minimum
-                    to += kp.to_offset_n
-                    clipped = bool(np.any(clip[ic_p : min(math.ceil(to), hi) + 1]))
-                    gct = (to - pend[0]) * 1000.0 * dt
-                    rows.append(
-                        [pend[0], to, gct, pend[3], pend[1], math.nan, float(clipped), pend[2]]
-                    )
+                    rows.append(_acc_row(smooth, clip, pend, lo, hi, dt, kp))
             stride_ms = stride_n * 1000.0 * dt if stride_n > 0 else math.nan
             last_ic = pend[0] if pend is not None and stride_n > 0 else -1.0
             pend = (ic, peak / G0_M_S2, lr, stride_ms, j_max, stride_n <= 0)
@@ -373,6 +421,25 @@ def _acc_detect(acc: NDArray[np.float64], kp: AccKernelParams) -> NDArray[np.flo
             refr = max(refr, min(round(kp.refractory_stride_frac * med), kp.max_refractory_n))
         scan = n + 1
         refr_end = max(n + 1, math.floor(ic) + refr)
+    # End of the recording: the last contact has no next landing; it is still a contact when
+    # its TO window (sized by the median stride) was seen whole, it had not expired, and the
+    # "up" acceleration dips there (a foot still planted at the end has no toe-off).
+    last = n_total - 1
+    h = kp.to_smooth_n // 2
+    if pend is not None and not pend[5] and strides and pend[4] >= kp.impact_rel_frac * ref:
+        ic_p = math.floor(pend[0])
+        s_ref = float(np.median(strides))
+        lo = ic_p + max(kp.min_gct_n, round(kp.to_lo_stride_frac * s_ref))
+        hi = ic_p + min(kp.max_gct_n, round(kp.to_hi_stride_frac * s_ref))
+        whole = last - ic_p <= kp.max_stride_n and hi + h <= last and hi - lo >= 2
+        standing = False  # the recording ends standing: the "contact" was a stop plant
+        if last - kp.end_still_n + 1 >= ic_p:
+            tail = a[last - kp.end_still_n + 1 : last + 1]
+            mean = float(np.cumsum(tail)[-1]) / kp.end_still_n  # summed in order, as the kernel
+            var = float(np.cumsum((tail - mean) * (tail - mean))[-1]) / kp.end_still_n
+            standing = math.sqrt(var) < kp.end_still_sd_m_s2
+        if whole and not standing and smooth[lo : hi + 1].min() < kp.end_to_max_up_m_s2:
+            rows.append(_acc_row(smooth, clip, pend, lo, hi, dt, kp))
     return np.asarray(rows, dtype=np.float64).reshape(-1, N_OUT_COLS)
 
 

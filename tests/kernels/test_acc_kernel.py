@@ -217,3 +217,29 @@ def test_recording_that_starts_mid_run() -> None:
     )
     assert res.f1 >= 0.97
     assert np.median(np.abs(res.gct_err_ms)) <= 6.0
+
+
+@pytest.mark.parametrize("placement", ["ankle", "shank"])
+def test_recording_cut_in_mid_run_keeps_its_last_contact(placement: str) -> None:
+    """The last contact of a recording that ends mid-run has no next landing; its toe-off window
+    lies inside the recording, so it is a step (flush). Cut inside that window, it is not."""
+    acc, sim = pod_run(placement, "rearfoot", 175.0, 240.0)
+    truth = sim.truth("left")
+    k = truth.ic_s.size // 2
+    stride_s = truth.ic_s[k + 1] - truth.ic_s[k]
+    # cut 0.6 stride after contact k: its window (≤ 0.5 stride) is whole, no next landing yet
+    cut = round((truth.ic_s[k] + 0.6 * stride_s) * FS)
+    steps = detect_steps(acc[:cut], None, sampling_rate_hz=FS, placement=placement)
+    assert np.abs(steps["ic_idx"][-1] / FS - truth.ic_s[k]) < 0.02
+    assert np.abs((steps["to_idx"][-1] / FS - truth.to_s[k]) * 1000.0) < 25.0
+    ref = reference_detect_steps_acc(acc[:cut], sampling_rate_hz=FS)
+    assert ref.size == steps.size
+    np.testing.assert_allclose(ref["to_idx"], steps["to_idx"], rtol=1e-9, atol=1e-9)
+    det = StepDetector(sampling_rate_hz=FS, placement=placement, has_gyro=False)
+    parts = [det.feed(acc[i : min(i + 20, cut)]) for i in range(0, cut, 20)]
+    streamed = np.concatenate([*parts, det.flush()])
+    np.testing.assert_array_equal(streamed["to_idx"], steps["to_idx"])
+    # cut 0.3 stride after it: the window is not whole, the contact is not emitted
+    early = round((truth.ic_s[k] + 0.3 * stride_s) * FS)
+    short = detect_steps(acc[:early], None, sampling_rate_hz=FS, placement=placement)
+    assert np.abs(short["ic_idx"][-1] / FS - truth.ic_s[k - 1]) < 0.02

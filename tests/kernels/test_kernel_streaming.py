@@ -10,6 +10,7 @@ from kernel_eval import sim_run
 from test_kernel_reference import assert_same_steps
 
 from sensor_service.kernels import STEP_DTYPE, StepDetector, detect_steps
+from sensor_service.kernels.reference import reference_detect_steps
 
 FS = 400.0
 
@@ -158,3 +159,39 @@ def test_nan_in_mid_swing_streamed_as_in_one_block(sizes: list[int]) -> None:
         assert np.isnan(after["stride_ms"])
         assert after["ic_idx"] == full[full["ic_idx"] > hole][0]["ic_idx"]
     assert_same_steps(_feed_chunked(acc, gyr, sizes), whole)
+
+
+def test_recording_cut_after_a_push_off_keeps_its_last_contact() -> None:
+    """A recording that ends after the push-off but before the swing is confirmed keeps its
+    last contact (flush); one that ends in mid-stance does not. Streaming gives the same."""
+    acc, gyr, _ = sim_run("rearfoot", sampling_rate_hz=FS, duration_s=12.0)
+    full = detect_steps(acc, gyr, sampling_rate_hz=FS)
+    k = full.size // 2
+    to = full["to_idx"][k]
+    # just after the foot turned toe-up, long before a swing is confirmed
+    after = round(to) + int(np.flatnonzero(gyr[round(to) :, 1] < 0.0)[0]) + 5
+    assert np.min(gyr[round(to) : after, 1]) > -100.0
+    early = round(to) + 4  # the push-off peak is not over: no step
+    assert detect_steps(acc[:early], gyr[:early], sampling_rate_hz=FS).size == k
+    cut = detect_steps(acc[:after], gyr[:after], sampling_rate_hz=FS)
+    assert cut.size == k + 1
+    np.testing.assert_allclose(cut["to_idx"][-1], to, atol=1e-9)
+    assert_same_steps(_feed_chunked(acc[:after], gyr[:after], [20]), cut)
+    assert_same_steps(reference_detect_steps(acc[:after], gyr[:after], sampling_rate_hz=FS), cut)
+    mid_stance = round((full["ic_idx"][k] + to) / 2)
+    assert detect_steps(acc[:mid_stance], gyr[:mid_stance], sampling_rate_hz=FS).size == k
+
+
+def test_recording_that_starts_in_a_short_end_of_swing_keeps_its_first_landing() -> None:
+    """The data start with less than min_swing_ms of swing left: that swing still counts, so
+    the landing that ends it is a step (kernel and reference alike)."""
+    acc, gyr, _ = sim_run("rearfoot", sampling_rate_hz=FS, duration_s=12.0)
+    full = detect_steps(acc, gyr, sampling_rate_hz=FS)
+    k = full.size // 2
+    ic = round(full["ic_idx"][k])
+    swing = np.flatnonzero(gyr[:ic, 1] < -100.0)
+    start = int(swing[-1]) - 5  # 6 swing samples (15 ms) left, fewer than min_swing (16)
+    got = detect_steps(acc[start:], gyr[start:], sampling_rate_hz=FS)
+    np.testing.assert_allclose(got["ic_idx"][0] + start, full["ic_idx"][k], atol=1e-9)
+    ref = reference_detect_steps(acc[start:], gyr[start:], sampling_rate_hz=FS)
+    assert_same_steps(ref, got)
