@@ -111,39 +111,12 @@ class LineEncoder:
         """Encode series row by row: the same bytes as ``encode_points`` of their points."""
         out: list[str] = []
         append = out.append
-        isfinite = math.isfinite
         for one in series:
             if not one.rows:
                 continue
             prefix = self._series_prefix(one.measurement, one.tags)  # raises the store's error
             skip = one.skip
-            heads = self._heads.get(skip)
-            if heads is None:
-                heads = self._heads[skip] = {}
             for ts, fields in one.rows:
-                # The common case inline (a row of plain values); anything unusual, and the
-                # first sight of a field name, goes through _row / the store's encoder.
-                if type(ts) is int and MIN_TIMESTAMP_NS <= ts <= MAX_TIMESTAMP_NS:
-                    parts = []
-                    for name, value in fields.items():
-                        head = heads.get(name)
-                        if head is None:
-                            break
-                        if not head:
-                            continue  # a skipped key (e.g. a step's ic_ns)
-                        kind = type(value)
-                        if kind is float and isfinite(value):
-                            parts.append(head + repr(value))
-                        elif kind is bool:
-                            parts.append(head + ("true" if value else "false"))
-                        elif kind is int and _INT64_MIN <= value <= _INT64_MAX:
-                            parts.append(f"{head}{value}i")
-                        else:
-                            break
-                    else:
-                        if parts:
-                            append(f"{prefix} {','.join(parts)} {ts}\n")
-                            continue
                 line = self._row(prefix, ts, fields, skip)
                 if line is None:  # not the common case: the store's encoder decides (or raises)
                     fields_only = {k: v for k, v in fields.items() if k not in skip}
