@@ -97,8 +97,8 @@ def load_recording(
 ) -> Recording:
     """Read ``ax,ay,az`` (+ optional ``gx,gy,gz``, ``t`` in s) and convert to m/s², deg/s.
 
-    Units "auto" are inferred from the data (:func:`infer_acc_unit`, :func:`infer_gyro_unit`);
-    a unit given explicitly is checked against the data and a mismatch is an error.
+    Units "auto" are inferred from the data (:func:`_resolve_units`); a unit given explicitly
+    is checked against the data and a mismatch is an error.
 
     With ``t`` the rate is estimated from it (:func:`_rate_from_t`; ``sampling_rate_hz`` may be
     omitted, and must agree within 5 % if given); a gappy or drifting ``t`` is resampled on a
@@ -142,17 +142,11 @@ def load_recording(
         if not np.isfinite(gyr).any():
             gyr = None  # gx,gy,gz present but empty (gyro off in the logger): acc only
             gyro_empty = True
-    if acc_unit == "auto":
-        acc_unit = infer_acc_unit(acc)
+    acc_unit, gyro_unit = _resolve_units(acc, gyr, acc_unit, gyro_unit)
     if acc_unit == "g":
         acc = acc * G0_M_S2
-    gyro_inferred = gyro_unit == "auto"
-    if gyr is not None:
-        if gyro_inferred:
-            gyro_unit = infer_gyro_unit(acc, gyr)
-        if gyro_unit == "rad/s":
-            gyr = np.rad2deg(gyr)
-    _check_units(acc, gyr, acc_unit, gyro_unit, gyro_inferred)
+    if gyr is not None and gyro_unit == "rad/s":
+        gyr = np.rad2deg(gyr)
 
     fs = sampling_rate_hz
     resampled = False
@@ -228,21 +222,12 @@ def _rate_from_t(t: NDArray[np.float64], fs: float | None) -> tuple[float, bool,
     return fs_t, uniform, q
 
 
-def _median_norm(x: NDArray[np.float64]) -> float:
-    a = np.linalg.norm(x, axis=1)
-    a = a[np.isfinite(a)]
-    if a.size == 0:
-        raise AnalysisError("no finite acceleration sample")
-    return float(np.median(a))
-
-
-def infer_acc_unit(acc: NDArray[np.float64]) -> str:
-    """The unit, "g" or "m/s2", that that puts the median |acc| of the recording at gait's 0.5–6 g.
+def _acc_unit_for_median(med: float) -> str:
+    """The unit, "g" or "m/s2", that puts a median |acc| of ``med`` at gait's 0.5–6 g.
 
     The two ranges (0.5–6 in g, 4.9–59 in m/s²) overlap only between 4.9 and 6, where a median
     of 4.9–6 g would be implausible and 0.5–0.6 g too: there the closer to 1 g (in ratio) wins.
     """
-    med = _median_norm(acc)
     lo, hi = _MEDIAN_ACC_G
     as_g = lo <= med <= hi
     as_si = lo * G0_M_S2 <= med <= hi * G0_M_S2
@@ -256,45 +241,46 @@ def infer_acc_unit(acc: NDArray[np.float64]) -> str:
     )
 
 
-def infer_gyro_unit(acc_m_s2: NDArray[np.float64], gyr: NDArray[np.float64]) -> str:
-    """The gyro unit: "rad/s" when the 99th percentile of |ω| during gait is below 50 (a foot
-    turns at hundreds of deg/s, 5–20 rad/s), else "deg/s" (also when there is no gait)."""
-    a = np.linalg.norm(acc_m_s2, axis=1)
-    if float(np.nanpercentile(a, 99)) <= 2.0 * G0_M_S2:
-        return "deg/s"  # no gait to judge by
-    w_max = float(np.nanpercentile(np.linalg.norm(gyr, axis=1), 99))
-    return "rad/s" if w_max < _GAIT_GYRO_MIN_DEG_S else "deg/s"
-
-
-def _check_units(
-    acc: NDArray[np.float64],
-    gyr: NDArray[np.float64] | None,
-    acc_unit: str,
-    gyro_unit: str,
-    gyro_inferred: bool = False,
-) -> None:
-    med = _median_norm(acc)
+def _resolve_units(
+    acc: NDArray[np.float64], gyr: NDArray[np.float64] | None, acc_unit: str, gyro_unit: str
+) -> tuple[str, str]:
+    """Infer "auto" units and check given ones against the data, in the file's units (each
+    norm is taken once): the median |acc| of gait is 0.5–6 g; during gait (|acc| 99th
+    percentile above 2 g) a foot gyro turns at hundreds of deg/s (5–20 rad/s)."""
+    a = np.linalg.norm(acc, axis=1)
+    a = a[np.isfinite(a)]
+    if a.size == 0:
+        raise AnalysisError("no finite acceleration sample")
+    med = float(np.median(a))
+    if acc_unit == "auto":
+        acc_unit = _acc_unit_for_median(med)
+    scale = G0_M_S2 if acc_unit == "g" else 1.0
     lo, hi = _MEDIAN_ACC_G
-    if not lo * G0_M_S2 <= med <= hi * G0_M_S2:
-        hint = "g" if med < 0.5 * G0_M_S2 else "m/s2"
+    if not lo * G0_M_S2 <= med * scale <= hi * G0_M_S2:
+        hint = "g" if med * scale < lo * G0_M_S2 else "m/s2"
         raise AnalysisError(
-            f"median |acc| is {med:.3g} {acc_unit} after conversion, not about 1 g: "
+            f"median |acc| is {med * scale:.3g} {acc_unit} after conversion, not about 1 g: "
             f"wrong unit? try --acc-unit {hint}"
         )
-    a = np.linalg.norm(acc, axis=1)
-    if gyr is not None and float(np.nanpercentile(a, 99)) > 2.0 * G0_M_S2:  # there is gait
-        w_max = float(np.nanpercentile(np.linalg.norm(gyr, axis=1), 99))
-        if w_max < _GAIT_GYRO_MIN_DEG_S and gyro_unit == "deg/s":
-            raise AnalysisError(
-                f"gyro peaks at {w_max:.3g} deg/s during gait (expected hundreds): "
-                f"wrong unit? try --gyro-unit rad/s (given deg/s)"
-            )
-        if w_max < _GAIT_GYRO_MIN_DEG_S:
-            how = "inferred" if gyro_inferred else "given"
-            raise AnalysisError(
-                f"gyro peaks at {w_max:.3g} deg/s during gait even read as rad/s ({how}): "
-                f"is the gyro working? Without gx,gy,gz the acc-only method runs"
-            )
+    inferred = gyro_unit == "auto"
+    if gyr is None or float(np.percentile(a, 99)) * scale <= 2.0 * G0_M_S2:
+        return acc_unit, "deg/s" if inferred else gyro_unit  # no gyro, or no gait to judge by
+    w99 = float(np.nanpercentile(np.linalg.norm(gyr, axis=1), 99))
+    if inferred:
+        gyro_unit = "rad/s" if w99 < _GAIT_GYRO_MIN_DEG_S else "deg/s"
+    w_max = math.degrees(w99) if gyro_unit == "rad/s" else w99
+    if w_max < _GAIT_GYRO_MIN_DEG_S and gyro_unit == "deg/s":
+        raise AnalysisError(
+            f"gyro peaks at {w_max:.3g} deg/s during gait (expected hundreds): "
+            f"wrong unit? try --gyro-unit rad/s (given deg/s)"
+        )
+    if w_max < _GAIT_GYRO_MIN_DEG_S:
+        how = "inferred" if inferred else "given"
+        raise AnalysisError(
+            f"gyro peaks at {w_max:.3g} deg/s during gait even read as rad/s ({how}): "
+            f"is the gyro working? Without gx,gy,gz the acc-only method runs"
+        )
+    return acc_unit, gyro_unit
 
 
 def _resample(
