@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ACC_UNITS", "GYRO_UNITS", "AnalysisError", "Recording", "load_recording"]
 
-#: "auto" (the default) infers the unit from the data: see :func:`infer_acc_unit`.
+#: "auto" (the default) infers the unit from the data: see :func:`_resolve_units`.
 ACC_UNITS: Final = ("auto", "m/s2", "g")
 GYRO_UNITS: Final = ("auto", "deg/s", "rad/s")
 #: Median |acc| of gait (walking ~1 g, running ankle up to ~3 g) lies within these bounds (g).
