@@ -169,19 +169,12 @@ class StepDetector:
         """End of stream: the last contact when its toe-off was seen (see ``flush_block`` and
         ``acc_flush``); a contact without a toe-off is standing still: no step."""
         if self.method == "acc":
-            # the last contact of a recording cut in mid-run has no next landing: emitted when
-            # its toe-off window was seen whole (acc_flush)
             n_out = acc_flush(self._ring, self._st_i, self._st_f, self._out, self._kp_packed)
-            if n_out:
-                return rows_to_steps(self._out[:n_out])
         else:
-            # a recording cut just after a push-off: emitted when the swing had begun
             n_out = flush_block(
                 self._ring, self._ring_g, self._st_i, self._st_f, self._out, self._kp_packed
             )
-            if n_out:
-                return rows_to_steps(self._out[:n_out])
-        return _empty_steps()
+        return rows_to_steps(self._out[:n_out]) if n_out else _empty_steps()
 
 
 def detect_steps(

@@ -377,6 +377,19 @@ def _find_ic(
 
 
 @njit(cache=True)
+def _push_off_peak(src_g: np.ndarray, mask: int, lo: int, hi: int) -> int:
+    """The sample of the largest pitch velocity in ``lo … hi`` (the first of equals)."""
+    k = lo
+    best = src_g[lo & mask, 1]
+    for j in range(lo + 1, hi + 1):
+        v = src_g[j & mask, 1]
+        if v > best:
+            best = v
+            k = j
+    return k
+
+
+@njit(cache=True)
 def _emit(
     src_a: np.ndarray,
     src_g: np.ndarray,
@@ -397,13 +410,7 @@ def _emit(
     ic = st_f[_IC]
     ic_i = st_i[_IC_I]
     lo = ic_i + kp.min_gct_n
-    k = lo
-    best = src_g[lo & mask, 1]
-    for j in range(lo + 1, s + 1):
-        v = src_g[j & mask, 1]
-        if v > best:
-            best = v
-            k = j
+    k = _push_off_peak(src_g, mask, lo, s)
     if k == lo:
         return False
     to = k + _peak_offset(src_g, k, kp.to_fit_n, mask)
@@ -603,25 +610,36 @@ def process_block(
     n_out = 0
     if st_i[_N] == 0:
         n_out = _run_machine(acc, gyr, -1, total, st_i, st_f, out, n_out, kp)
-        for i in range(max(0, total - size), total):
-            r = i & mask
-            for c in range(3):
-                ring_a[r, c] = acc[i, c]
-                ring_g[r, c] = gyr[i, c]
+        keep = min(total, size)  # the newest samples, for the look-back of the next block
+        _to_ring(acc, gyr, total - keep, keep, total - keep, ring_a, ring_g, mask)
         return n_out
     chunk = size >> 1
     done = 0
     while done < total:
         todo = min(chunk, total - done)
-        n0 = st_i[_N]
-        for i in range(todo):
-            r = (n0 + i) & mask
-            for c in range(3):
-                ring_a[r, c] = acc[done + i, c]
-                ring_g[r, c] = gyr[done + i, c]
+        _to_ring(acc, gyr, done, todo, st_i[_N], ring_a, ring_g, mask)
         n_out = _run_machine(ring_a, ring_g, mask, todo, st_i, st_f, out, n_out, kp)
         done += todo
     return n_out
+
+
+@njit(cache=True)
+def _to_ring(
+    acc: np.ndarray,
+    gyr: np.ndarray,
+    first: int,
+    count: int,
+    n0: int,
+    ring_a: np.ndarray,
+    ring_g: np.ndarray,
+    mask: int,
+) -> None:
+    """Copy rows ``first … first + count − 1`` of the block, global samples from ``n0``."""
+    for i in range(count):
+        r = (n0 + i) & mask
+        for c in range(3):
+            ring_a[r, c] = acc[first + i, c]
+            ring_g[r, c] = gyr[first + i, c]
 
 
 @njit(cache=True)
@@ -650,10 +668,7 @@ def flush_block(
     hi = n - kp.to_fit_n  # the TO fit reads to_fit_n samples past the peak
     lo = st_i[_IC_I] + kp.min_gct_n
     if st_i[_STATE] == _CONTACT and hi > lo and out.shape[0] > 0:
-        k = lo
-        for j in range(lo + 1, hi + 1):
-            if ring_g[j & mask, 1] > ring_g[k & mask, 1]:
-                k = j
+        k = _push_off_peak(ring_g, mask, lo, hi)
         turned = False
         for j in range(k + 1, n + 1):
             if ring_g[j & mask, 1] < 0.0:
