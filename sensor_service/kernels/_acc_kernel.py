@@ -332,16 +332,18 @@ def _landing(
         stride_n = ic - st_f[_PEND_IC]
         if stride_n > kp.max_stride_n:
             stride_n = -1.0
+        elif st_f[_PEND_FIRST] != 0.0 and st_f[_PEND_JMAX] < kp.first_rel_frac * j_max:
+            # Judged again now that a later landing is known: the first "landing" after a start
+            # (a push-off from standing) is much smaller than the real ones that follow. It was
+            # no landing: no step, no stride, and this landing is the first one.
+            stride_n = -1.0
         else:
             # a stride much longer than the recent ones had a landing missed in it: its TO
             # window follows the recent strides
             s_ref = _stride_median(st_i, st_f)
             s_win = stride_n if s_ref <= 0.0 or stride_n <= 1.5 * s_ref else s_ref
-            # Judged again now that later landings are known: the first "landing" after a
-            # start (a push-off from standing) is much smaller than the real ones that follow.
             if (
                 st_f[_PEND_JMAX] >= kp.impact_rel_frac * st_f[_REF_JERK]
-                and (st_f[_PEND_FIRST] == 0.0 or st_f[_PEND_JMAX] >= kp.first_rel_frac * j_max)
                 and row < out.shape[0]
                 and _finish(ring, st_i, st_f, s_win, out, row, kp, np.inf)
             ):

@@ -401,7 +401,11 @@ def _acc_detect(acc: NDArray[np.float64], kp: AccKernelParams) -> NDArray[np.flo
             pend = (ic, peak / G0_M_S2, lr, stride_ms, j_max, pend[5])  # the real landing
         else:
             stride_n = -1.0
-            if pend is not None:
+            if pend is not None and pend[5] and pend[4] < kp.first_rel_frac * j_max:
+                pass  # a first "landing" much smaller than this one: no landing, no stride
+            elif pend is not None and ic - pend[0] > kp.max_stride_n:
+                pass  # expired: the last contact before a stop
+            elif pend is not None:
                 stride_n = ic - pend[0]
                 s_ref = float(np.median(strides)) if strides else -1.0
                 s_win = stride_n if s_ref <= 0.0 or stride_n <= 1.5 * s_ref else s_ref
@@ -409,8 +413,7 @@ def _acc_detect(acc: NDArray[np.float64], kp: AccKernelParams) -> NDArray[np.flo
                 ic_p = math.floor(pend[0])
                 lo = ic_p + max(kp.min_gct_n, round(kp.to_lo_stride_frac * s_win))
                 hi = ic_p + min(kp.max_gct_n, round(kp.to_hi_stride_frac * s_win))
-                first_ok = not pend[5] or pend[4] >= kp.first_rel_frac * j_max
-                if hi - lo >= 2 and pend[4] >= kp.impact_rel_frac * ref and first_ok:
+                if hi - lo >= 2 and pend[4] >= kp.impact_rel_frac * ref:
                     rows.append(_acc_row(smooth, clip, pend, lo, hi, dt, kp))
             stride_ms = stride_n * 1000.0 * dt if stride_n > 0 else math.nan
             last_ic = pend[0] if pend is not None and stride_n > 0 else -1.0

@@ -243,3 +243,20 @@ def test_recording_cut_in_mid_run_keeps_its_last_contact(placement: str) -> None
     early = round((truth.ic_s[k] + 0.3 * stride_s) * FS)
     short = detect_steps(acc[:early], None, sampling_rate_hz=FS, placement=placement)
     assert np.abs(short["ic_idx"][-1] / FS - truth.ic_s[k - 1]) < 0.02
+
+
+def test_rejected_first_landing_leaves_no_stride() -> None:
+    """A standing start whose push-off passed for a landing (cubic model, 6 ms jerk lag): once
+    the next landing shows it was none, no stride from it is reported or kept; the first step's
+    stride is unknown and the later ones are whole strides (kernel and reference alike)."""
+    sim = GaitSimulator(RunnerParams(cadence_spm=170.0, gct_ms=250.0), duration_s=30.0, seed=2)
+    t = np.arange(int(sim.end_s * FS)) / FS
+    acc, _ = sim.render_pod("left", t, "ankle")
+    params = AccEventParams(jerk_lag_ms=6.0)
+    steps = detect_steps(acc, None, sampling_rate_hz=FS, placement="ankle", acc_params=params)
+    ref = reference_detect_steps_acc(acc, sampling_rate_hz=FS, params=params)
+    np.testing.assert_allclose(steps["stride_ms"], ref["stride_ms"], rtol=1e-9, atol=1e-9)
+    assert np.isnan(steps["stride_ms"][0])
+    truth_stride_ms = 1000.0 * np.median(np.diff(sim.truth("left").ic_s))
+    later = steps["stride_ms"][1:]
+    assert np.all(np.abs(later[np.isfinite(later)] - truth_stride_ms) < 0.2 * truth_stride_ms)
