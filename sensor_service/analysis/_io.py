@@ -208,8 +208,9 @@ def _rate_from_t(t: NDArray[np.float64], fs: float | None) -> tuple[float, bool,
         ok = dt <= 2.5 * nominal + q
         nominal = float(dt[ok].sum()) / int(ok.sum())
     fs_t = 1.0 / nominal
-    snapped = round(fs_t, 3)  # 1/(1/500) is 500.0000000000001: use the rate the clock ran at
-    if abs(fs_t - snapped) <= 1e-9 * fs_t:
+    # epoch-second timestamps of a 500 Hz clock give 500.0000016 Hz: use the rate the clock ran at
+    snapped = round(fs_t, 3)
+    if abs(fs_t - snapped) <= 1e-6 * fs_t:
         fs_t = snapped
     if fs is not None:
         if abs(fs_t - fs) > 0.05 * fs:

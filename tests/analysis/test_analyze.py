@@ -334,10 +334,10 @@ def test_two_time_columns_are_an_error() -> None:
 
 
 def test_rate_from_an_exact_t_column_is_the_exact_rate() -> None:
-    """t = k / 500 gives 1 / median step = 500.0000000000001; the rate is read as 500, so a
-    window of 5 ms is 2.5 → 2 samples, as with --fs 500 (the steps are the same)."""
+    """Epoch-second timestamps of a 500 Hz clock give 500.0000016 Hz in float64; the rate is
+    read as 500, so a window of 5 ms is 2.5 → 2 samples, as with --fs 500 (the same steps)."""
     df, _ = _ankle_at(500.0)
-    df = df.assign(t=np.arange(len(df)) / 500.0)
+    df = df.assign(t=1764140000.123 + np.arange(len(df)) / 500.0)
     table = analyze(df, placement="ankle")
     assert table.attrs["sampling_rate_hz"] == 500.0
     pd.testing.assert_frame_equal(
