@@ -600,8 +600,11 @@ toe-up after it; acc-only: the whole TO window, a dip of the "up" acceleration, 
 that does not end standing); a swing cut short by the start of the data counts; and the first
 landing after a start, while no rhythm is known, is replaced by any larger impact in its
 refractory period (with these, the acc-only rows gained precision everywhere, also on the real
-walking recording). What remains: contacts whose TO lies within ~70 ms of the end, and first
-landings when the data start in late swing (no swing seen at all).
+walking recording). A contact is also held until the landing that completed it can no longer be
+replaced: the "original (cubic) kinematics" rows, whose sharp swing events pass for landings and
+are replaced, went from p95 148 / 33 ms (ankle / shank) to the figures below, and the real walking
+acc-only rows from p95 433 / 338 ms. What remains: contacts whose TO lies within ~70 ms of the
+end, and first landings when the data start in late swing (no swing seen at all).
 
 ## Simulated running
 

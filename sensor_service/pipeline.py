@@ -377,7 +377,7 @@ class AthleteSession:
                         clip_limit_m_s2=reader.acc_clip_limit_m_s2,
                     )
                 if chunk.gap_samples:
-                    detector.gap(chunk.gap_samples)
+                    await emit(detector.gap(chunk.gap_samples))
                     log.warning(
                         "pod %s: %d samples lost (%.2f s); no step is bridged across the gap",
                         spec.pod,

@@ -50,12 +50,15 @@ mounting estimate is needed.
   Kiernan et al. 2023, REID_IMU). The search window ``[IC + max(min_gct, lo·stride), IC +
   min(max_gct, hi·stride)]`` scales with the stride this contact starts, keeping the impact ringing
   and the next swing out (running duty factors 0.2–0.4). ``to_offset_ms`` is a calibration offset
-  (default 0: uncalibrated). Because the window needs the stride, a contact is emitted when the
-  next landing of the same foot is found (one stride of latency). At the end of the stream
-  (``acc_flush``) the last contact is emitted when its window, sized by the median stride, was
-  seen whole, its "up" acceleration dips, and the recording does not end standing (a recording
-  cut in mid-run); the last landing before a stop (a foot that stays planted) is dropped, like a
-  contact without toe-off in the gyro kernel.
+  (default 0: uncalibrated). Because the window needs the stride, a contact is complete when the
+  next landing of the same foot is found, and it is emitted when that landing can no longer be
+  replaced by a larger impact (the end of its refractory period, or the landing after it, a gap
+  or the end of the stream): a sharp swing event taken for a landing and then replaced would
+  otherwise size the window with a stride that was never run (about 1.7 strides of latency). At
+  the end of the stream (``acc_flush``) the last contact is emitted when its window, sized by
+  the median stride, was seen whole, its "up" acceleration dips, and the recording does not end
+  standing (a recording cut in mid-run); the last landing before a stop (a foot that stays
+  planted) is dropped, like a contact without toe-off in the gyro kernel.
 * **Peak, loading-rate proxy.** Peak ``|acc|`` within ``impact_peak_ms`` of IC, in g, and the mean
   slope of ``|acc|`` from IC to that peak, in g/s (the "acceleration rate" used as a proxy of the
   vertical loading rate of the ground reaction force).
@@ -89,6 +92,7 @@ __all__ = [
     "ACC_STATE_I",
     "acc_dropped_steps",
     "acc_flush",
+    "acc_gap",
     "acc_process_block",
     "acc_reset_on_gap",
     "acc_samples_seen",
@@ -108,7 +112,9 @@ _N_STRIDES = 9  # strides in the history (at most N_STRIDE_HIST)
 _STRIDE_POS = 10  # next slot of the history
 _RAW_RUN = 11  # consecutive raw samples since the start or a gap
 _REFR_END = 12  # end of the refractory period after the pending landing
-ACC_STATE_I = 13
+_HELD = 13  # 1: a completed contact waits until the landing that completed it is final
+_H_IC_I = 14
+ACC_STATE_I = 15
 # --- float state
 _REF_JERK = 0  # exponential average of landing jerks (0: none yet)
 _PEND_IC = 1
@@ -123,7 +129,13 @@ N_STRIDE_HIST = 5
 _RAW1 = _STRIDES + N_STRIDE_HIST  # the last raw sample (3 values)
 _RAW2 = _RAW1 + 3  # the raw sample before it (3 values)
 _LAST_IC = _RAW2 + 3  # IC of the landing before the pending one (-1: none)
-ACC_STATE_F = _LAST_IC + 1
+_H_IC = _LAST_IC + 1  # the held contact: IC, peak, loading rate, stride ending at it (ms),
+_H_PEAK_G = _H_IC + 1  # the median stride before it (samples) and the IC of the landing
+_H_LR = _H_IC + 2  # that completed it (corrected when that landing is replaced)
+_H_STRIDE_MS = _H_IC + 3
+_H_SREF = _H_IC + 4
+_H_NEXT_IC = _H_IC + 5
+ACC_STATE_F = _H_NEXT_IC + 1
 # --- ring columns
 _R_A = 0
 _R_JERK = 1
@@ -173,19 +185,20 @@ def unpack_acc_params(p: np.ndarray) -> AccKernelParams:
 @njit(cache=True)
 def _finish(
     ring: np.ndarray,
-    st_i: np.ndarray,
-    st_f: np.ndarray,
+    ic: float,
+    peak_g: float,
+    lr: float,
+    stride_ms: float,
     stride_n: float,
     out: np.ndarray,
     row: int,
     kp: AccKernelParams,
     max_up: float,
 ) -> bool:
-    """TO of the pending contact, whose stride (to the next IC) is ``stride_n``; write a row,
+    """TO of the contact from ``ic``, whose window is sized by ``stride_n``; write its row,
     unless the smoothed "up" acceleration at TO is not below ``max_up`` (no toe-off dip)."""
     mask = kp.ring_mask
-    ic = st_f[_PEND_IC]
-    ic_i = st_i[_PEND_IC_I]
+    ic_i = math.floor(ic)
     lo = ic_i + max(kp.min_gct_n, round(kp.to_lo_stride_frac * stride_n))
     hi = ic_i + min(kp.max_gct_n, round(kp.to_hi_stride_frac * stride_n))
     if hi - lo < 2:
@@ -221,12 +234,46 @@ def _finish(
     out[row, 0] = ic
     out[row, 1] = to
     out[row, 2] = (to - ic) * 1000.0 * kp.dt_s
-    out[row, 3] = st_f[_PEND_STRIDE_MS]
-    out[row, 4] = st_f[_PEND_PEAK_G]
+    out[row, 3] = stride_ms
+    out[row, 4] = peak_g
     out[row, 5] = np.nan  # no strike angle without a gyroscope
     out[row, 6] = clipped
-    out[row, 7] = st_f[_PEND_LR]
+    out[row, 7] = lr
     return True
+
+
+@njit(cache=True)
+def _release(
+    ring: np.ndarray,
+    st_i: np.ndarray,
+    st_f: np.ndarray,
+    out: np.ndarray,
+    row: int,
+    kp: AccKernelParams,
+) -> int:
+    """Write the held contact (rows written: 0 or 1) now that the landing that completed it
+    can no longer be replaced: its TO window scales with the stride to that landing, or with
+    the median stride before it when that stride is much longer (a landing missed in it)."""
+    if not st_i[_HELD]:
+        return 0
+    st_i[_HELD] = 0
+    stride_n = st_f[_H_NEXT_IC] - st_f[_H_IC]
+    s_ref = st_f[_H_SREF]
+    s_win = stride_n if s_ref <= 0.0 or stride_n <= 1.5 * s_ref else s_ref
+    if row < out.shape[0] and _finish(
+        ring,
+        st_f[_H_IC],
+        st_f[_H_PEAK_G],
+        st_f[_H_LR],
+        st_f[_H_STRIDE_MS],
+        s_win,
+        out,
+        row,
+        kp,
+        np.inf,
+    ):
+        return 1
+    return 0
 
 
 @njit(cache=True)
@@ -322,6 +369,8 @@ def _landing(
         # impact, at least min_gct_ms later, takes its place. Nothing is emitted for it, and
         # the stride it ended is corrected in the history.
         st_f[_PEND_STRIDE_MS] = np.nan
+        if st_i[_HELD] and st_f[_H_NEXT_IC] == st_f[_PEND_IC]:
+            st_f[_H_NEXT_IC] = ic  # the held contact's stride ends at the real landing
         if st_f[_LAST_IC] >= 0.0 and st_f[_PEND_FIRST] == 0.0:
             corrected = ic - st_f[_LAST_IC]
             if corrected <= kp.max_stride_n and st_i[_N_STRIDES] > 0:
@@ -329,6 +378,8 @@ def _landing(
                 st_f[_STRIDES + last] = corrected
                 st_f[_PEND_STRIDE_MS] = corrected * 1000.0 * kp.dt_s
     elif st_i[_PEND]:
+        # the landing that completed the held contact is final now
+        written = _release(ring, st_i, st_f, out, row, kp)
         stride_n = ic - st_f[_PEND_IC]
         if stride_n > kp.max_stride_n:
             stride_n = -1.0
@@ -338,16 +389,17 @@ def _landing(
             # no landing: no step, no stride, and this landing is the first one.
             stride_n = -1.0
         else:
-            # a stride much longer than the recent ones had a landing missed in it: its TO
-            # window follows the recent strides
-            s_ref = _stride_median(st_i, st_f)
-            s_win = stride_n if s_ref <= 0.0 or stride_n <= 1.5 * s_ref else s_ref
-            if (
-                st_f[_PEND_JMAX] >= kp.impact_rel_frac * st_f[_REF_JERK]
-                and row < out.shape[0]
-                and _finish(ring, st_i, st_f, s_win, out, row, kp, np.inf)
-            ):
-                written = 1
+            # The pending contact is complete, but this landing may still be replaced by a
+            # larger impact in its refractory period (then the stride that sizes the TO window
+            # changes): it is held until then (_release).
+            if st_f[_PEND_JMAX] >= kp.impact_rel_frac * st_f[_REF_JERK]:
+                st_i[_HELD] = 1
+                st_f[_H_IC] = st_f[_PEND_IC]
+                st_f[_H_PEAK_G] = st_f[_PEND_PEAK_G]
+                st_f[_H_LR] = st_f[_PEND_LR]
+                st_f[_H_STRIDE_MS] = st_f[_PEND_STRIDE_MS]
+                st_f[_H_SREF] = _stride_median(st_i, st_f)
+                st_f[_H_NEXT_IC] = ic
             st_f[_STRIDES + st_i[_STRIDE_POS]] = stride_n
             st_i[_STRIDE_POS] = (st_i[_STRIDE_POS] + 1) % N_STRIDE_HIST
             st_i[_N_STRIDES] = min(st_i[_N_STRIDES] + 1, N_STRIDE_HIST)
@@ -370,6 +422,22 @@ def _landing(
     st_i[_SCAN_FROM] = n + 1
     st_i[_REFR_END] = max(n + 1, ic_i + refr)
     return written
+
+
+@njit(cache=True)
+def acc_gap(
+    ring: np.ndarray,
+    st_i: np.ndarray,
+    st_f: np.ndarray,
+    out: np.ndarray,
+    params: np.ndarray,
+    n_missing: int,
+) -> int:
+    """``n_missing`` samples lost: write the held contact (complete, its next landing final
+    now), then reset (:func:`acc_reset_on_gap`); returns the rows written (0 or 1)."""
+    n_out = _release(ring, st_i, st_f, out, 0, unpack_acc_params(params))
+    acc_reset_on_gap(st_i, n_missing)
+    return n_out
 
 
 @njit(cache=True)
@@ -407,6 +475,7 @@ def acc_process_block(
         n = st_i[_N]  # index of this raw sample
         rx, ry, rz = acc[i, 0], acc[i, 1], acc[i, 2]
         if not math.isfinite(rx * rx + ry * ry + rz * rz):
+            n_out += _release(ring, st_i, st_f, out, n_out, kp)
             acc_reset_on_gap(st_i, 1)
             continue
         c = kp.clip_m_s2  # saturation is judged on the raw samples
@@ -461,6 +530,9 @@ def acc_process_block(
         ux, uy, uz = st_f[_AXIS], st_f[_AXIS + 1], st_f[_AXIS + 2]
         norm = math.sqrt(ux * ux + uy * uy + uz * uz)
         ring[slot, _R_UP] = (ax * ux + ay * uy + az * uz) / norm if norm > 0.0 else a
+        if st_i[_HELD] and n >= st_i[_REFR_END] + 2 * kp.impact_peak_n:
+            # every window that could replace the pending landing has been judged
+            n_out += _release(ring, st_i, st_f, out, n_out, kp)
         if st_i[_PEND] and n - st_i[_PEND_IC_I] > kp.max_stride_n:
             st_i[_PEND] = 0  # no next landing: the last contact before a stop
         if st_i[_STATE] == 0:
@@ -546,8 +618,8 @@ def acc_flush(
     landing (standing).
     """
     kp = unpack_acc_params(params)
-    n_out = 0
-    if st_i[_PEND] and st_f[_PEND_FIRST] == 0.0 and st_i[_N_STRIDES] > 0 and out.shape[0] > 0:
+    n_out = _release(ring, st_i, st_f, out, 0, kp)
+    if st_i[_PEND] and st_f[_PEND_FIRST] == 0.0 and st_i[_N_STRIDES] > 0 and out.shape[0] > n_out:
         s_ref = _stride_median(st_i, st_f)
         ic_i = st_i[_PEND_IC_I]
         hi = ic_i + min(kp.max_gct_n, round(kp.to_hi_stride_frac * s_ref))
@@ -556,9 +628,20 @@ def acc_flush(
             hi + kp.to_smooth_n // 2 <= last
             and st_f[_PEND_JMAX] >= kp.impact_rel_frac * st_f[_REF_JERK]
             and not _ends_standing(ring, last, ic_i, kp)
-            and _finish(ring, st_i, st_f, s_ref, out, 0, kp, kp.end_to_max_up_m_s2)
+            and _finish(
+                ring,
+                st_f[_PEND_IC],
+                st_f[_PEND_PEAK_G],
+                st_f[_PEND_LR],
+                st_f[_PEND_STRIDE_MS],
+                s_ref,
+                out,
+                n_out,
+                kp,
+                kp.end_to_max_up_m_s2,
+            )
         ):
-            n_out = 1
+            n_out += 1
     st_i[_PEND] = 0
     st_i[_STATE] = 0
     return n_out

@@ -156,8 +156,15 @@ def _n(ms: float, fs: float) -> int:
 
 
 def acc_ring_length(params: AccEventParams, sampling_rate_hz: float) -> int:
-    """Power-of-two ring covering a whole stride (TO is found when the next IC is known)."""
-    need_ms = params.max_stride_ms + params.impact_peak_ms + params.to_smooth_ms + 100.0
+    """Power-of-two ring covering the look-back of a held contact: its stride (TO is found
+    when the next IC is known) and the refractory period in which that IC may be replaced."""
+    need_ms = (
+        params.max_stride_ms
+        + max(params.max_refractory_ms, params.min_stride_ms)
+        + 3.0 * params.impact_peak_ms
+        + params.to_smooth_ms
+        + 100.0
+    )
     need = _n(need_ms, sampling_rate_hz) + 16
     return 1 << max(6, math.ceil(math.log2(need)))
 

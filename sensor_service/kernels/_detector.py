@@ -13,8 +13,8 @@ from sensor_service.kernels._acc_kernel import (
     ACC_STATE_F,
     ACC_STATE_I,
     acc_flush,
+    acc_gap,
     acc_process_block,
-    acc_reset_on_gap,
 )
 from sensor_service.kernels._acc_params import AccEventParams, compile_acc_params, pack_acc_params
 from sensor_service.kernels._event_kernel import (
@@ -155,15 +155,23 @@ class StepDetector:
             return _empty_steps()
         return rows_to_steps(out[:n_out])
 
-    def gap(self, n_missing: int) -> None:
-        """``n_missing`` samples were lost: advance the index; never bridge the gap with a step."""
+    def gap(self, n_missing: int) -> NDArray[np.void]:
+        """``n_missing`` samples were lost: advance the index; never bridge the gap with a step.
+
+        Returns the steps completed before the gap that were still held (the acc-only method
+        holds a contact until the landing after it can no longer be replaced).
+        """
         if n_missing < 0:
             raise ValueError(f"n_missing must be ≥ 0, got {n_missing}")
+        n_out = 0
         if n_missing:
             if self.method == "acc":
-                acc_reset_on_gap(self._st_i, int(n_missing))
+                n_out = acc_gap(
+                    self._ring, self._st_i, self._st_f, self._out, self._kp_packed, int(n_missing)
+                )
             else:
                 reset_on_gap(self._st_i, int(n_missing))
+        return rows_to_steps(self._out[:n_out]) if n_out else _empty_steps()
 
     def flush(self) -> NDArray[np.void]:
         """End of stream: the last contact when its toe-off was seen (see ``flush_block`` and

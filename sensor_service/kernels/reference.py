@@ -304,6 +304,24 @@ def _acc_row(
     return [pend[0], to, gct, pend[3], pend[1], math.nan, float(clipped), pend[2]]
 
 
+def _release(
+    smooth: NDArray[np.float64],
+    clip: NDArray[np.bool_],
+    held: tuple[tuple[float, float, float, float, float, bool], float, float],
+    dt: float,
+    kp: AccKernelParams,
+) -> list[list[float]]:
+    """The held contact's row (none when its window is too short): the window scales with the
+    stride to the landing that completed it, or the median stride before when much longer."""
+    pend, s_ref, next_ic = held
+    stride_n = next_ic - pend[0]
+    s_win = stride_n if s_ref <= 0.0 or stride_n <= 1.5 * s_ref else s_ref
+    ic_p = math.floor(pend[0])
+    lo = ic_p + max(kp.min_gct_n, round(kp.to_lo_stride_frac * s_win))
+    hi = ic_p + min(kp.max_gct_n, round(kp.to_hi_stride_frac * s_win))
+    return [_acc_row(smooth, clip, pend, lo, hi, dt, kp)] if hi - lo >= 2 else []
+
+
 def _acc_detect(acc: NDArray[np.float64], kp: AccKernelParams) -> NDArray[np.float64]:
     """Event-to-event version of :mod:`sensor_service.kernels._acc_kernel` (same numbers)."""
     dt = kp.dt_s
@@ -352,6 +370,9 @@ def _acc_detect(acc: NDArray[np.float64], kp: AccKernelParams) -> NDArray[np.flo
     pend: tuple[float, float, float, float, float, bool] | None = None
     strides: list[float] = []  # the last five strides (samples)
     last_ic = -1.0  # IC of the landing before the pending one
+    # a completed contact, (pending tuple, median stride before it, IC of the landing that
+    # completed it), held until that landing can no longer be replaced
+    held: tuple[tuple[float, float, float, float, float, bool], float, float] | None = None
     while True:
         elig = refr_end
         if pend is not None:
@@ -392,6 +413,8 @@ def _acc_detect(acc: NDArray[np.float64], kp: AccKernelParams) -> NDArray[np.flo
         ic = last_pre + kp.onset_offset
         lr = (peak - a[last_pre]) / G0_M_S2 / ((k_pk - ic) * dt) if k_pk > ic else math.nan
         if replace and pend is not None:
+            if held is not None and held[2] == pend[0]:
+                held = (held[0], held[1], ic)  # its stride ends at the real landing
             stride_ms = math.nan
             if last_ic >= 0.0 and not pend[5]:
                 corrected = ic - last_ic
@@ -401,6 +424,9 @@ def _acc_detect(acc: NDArray[np.float64], kp: AccKernelParams) -> NDArray[np.flo
             pend = (ic, peak / G0_M_S2, lr, stride_ms, j_max, pend[5])  # the real landing
         else:
             stride_n = -1.0
+            if pend is not None and held is not None:  # its completing landing is final now
+                rows += _release(smooth, clip, held, dt, kp)
+                held = None
             if pend is not None and pend[5] and pend[4] < kp.first_rel_frac * j_max:
                 pass  # a first "landing" much smaller than this one: no landing, no stride
             elif pend is not None and ic - pend[0] > kp.max_stride_n:
@@ -408,13 +434,9 @@ def _acc_detect(acc: NDArray[np.float64], kp: AccKernelParams) -> NDArray[np.flo
             elif pend is not None:
                 stride_n = ic - pend[0]
                 s_ref = float(np.median(strides)) if strides else -1.0
-                s_win = stride_n if s_ref <= 0.0 or stride_n <= 1.5 * s_ref else s_ref
                 strides = [*strides, stride_n][-5:]
-                ic_p = math.floor(pend[0])
-                lo = ic_p + max(kp.min_gct_n, round(kp.to_lo_stride_frac * s_win))
-                hi = ic_p + min(kp.max_gct_n, round(kp.to_hi_stride_frac * s_win))
-                if hi - lo >= 2 and pend[4] >= kp.impact_rel_frac * ref:
-                    rows.append(_acc_row(smooth, clip, pend, lo, hi, dt, kp))
+                if pend[4] >= kp.impact_rel_frac * ref:
+                    held = (pend, s_ref, ic)  # until this landing can no longer be replaced
             stride_ms = stride_n * 1000.0 * dt if stride_n > 0 else math.nan
             last_ic = pend[0] if pend is not None and stride_n > 0 else -1.0
             pend = (ic, peak / G0_M_S2, lr, stride_ms, j_max, stride_n <= 0)
@@ -427,6 +449,8 @@ def _acc_detect(acc: NDArray[np.float64], kp: AccKernelParams) -> NDArray[np.flo
     # End of the recording: the last contact has no next landing; it is still a contact when
     # its TO window (sized by the median stride) was seen whole, it had not expired, and the
     # "up" acceleration dips there (a foot still planted at the end has no toe-off).
+    if held is not None:
+        rows += _release(smooth, clip, held, dt, kp)
     last = n_total - 1
     h = kp.to_smooth_n // 2
     if pend is not None and not pend[5] and strides and pend[4] >= kp.impact_rel_frac * ref:
