@@ -126,6 +126,8 @@ _PEND_JMAX = 8  # the pending landing's largest jerk
 _PEND_FIRST = 9  # 1.0: the pending landing is the first since the start or a gap
 _STRIDES = 10  # 10..14: the last strides (samples), for a median robust to a missed landing
 N_STRIDE_HIST = 5
+#: A stride is judged "much longer than the recent ones" only against at least this many.
+MIN_STRIDES_REF = 3
 _RAW1 = _STRIDES + N_STRIDE_HIST  # the last raw sample (3 values)
 _RAW2 = _RAW1 + 3  # the raw sample before it (3 values)
 _LAST_IC = _RAW2 + 3  # IC of the landing before the pending one (-1: none)
@@ -398,7 +400,10 @@ def _landing(
                 st_f[_H_PEAK_G] = st_f[_PEND_PEAK_G]
                 st_f[_H_LR] = st_f[_PEND_LR]
                 st_f[_H_STRIDE_MS] = st_f[_PEND_STRIDE_MS]
-                st_f[_H_SREF] = _stride_median(st_i, st_f)
+                # the recent strides, once there are enough of them to tell a long one
+                st_f[_H_SREF] = (
+                    _stride_median(st_i, st_f) if st_i[_N_STRIDES] >= MIN_STRIDES_REF else -1.0
+                )
                 st_f[_H_NEXT_IC] = ic
             st_f[_STRIDES + st_i[_STRIDE_POS]] = stride_n
             st_i[_STRIDE_POS] = (st_i[_STRIDE_POS] + 1) % N_STRIDE_HIST

@@ -14,6 +14,7 @@ import math
 import numpy as np
 from numpy.typing import NDArray
 
+from sensor_service.kernels._acc_kernel import MIN_STRIDES_REF
 from sensor_service.kernels._acc_params import AccEventParams, AccKernelParams, compile_acc_params
 from sensor_service.kernels._params import G0_M_S2, EventParams, KernelParams, compile_params
 from sensor_service.kernels._steps import N_OUT_COLS, rows_to_steps
@@ -433,7 +434,7 @@ def _acc_detect(acc: NDArray[np.float64], kp: AccKernelParams) -> NDArray[np.flo
                 pass  # expired: the last contact before a stop
             elif pend is not None:
                 stride_n = ic - pend[0]
-                s_ref = float(np.median(strides)) if strides else -1.0
+                s_ref = float(np.median(strides)) if len(strides) >= MIN_STRIDES_REF else -1.0
                 strides = [*strides, stride_n][-5:]
                 if pend[4] >= kp.impact_rel_frac * ref:
                     held = (pend, s_ref, ic)  # until this landing can no longer be replaced

@@ -305,3 +305,18 @@ def test_gap_writes_the_held_contact() -> None:
     held = det.gap(3)
     assert held.size == 1
     np.testing.assert_array_equal(held["to_idx"], full["to_idx"][k : k + 1])
+
+
+def test_one_stride_from_a_start_push_off_does_not_resize_the_next_window() -> None:
+    """A shank pod, standing start (cubic model): the push-off is taken for a landing, so the
+    first stride in the history is short. A real stride is "much longer than the recent ones"
+    only against three of them: the next contact keeps its own stride and its TO."""
+    fs = 500.0
+    sim = GaitSimulator(RunnerParams(cadence_spm=170.0, gct_ms=250.0), duration_s=30.0, seed=2)
+    t = np.arange(int(sim.end_s * fs)) / fs
+    acc, _ = sim.render_pod("left", t, "shank")
+    steps = detect_steps(acc, None, sampling_rate_hz=fs, placement="shank")
+    truth = sim.truth("left")
+    res = accuracy(steps["ic_idx"] / fs, steps["to_idx"] / fs, truth.ic_s, truth.to_s, 0.04)
+    assert res.tp == truth.ic_s.size
+    assert np.max(np.abs(res.gct_err_ms)) < 25.0
