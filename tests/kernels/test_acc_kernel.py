@@ -25,8 +25,15 @@ FS = 400.0
 
 @lru_cache(maxsize=16)
 def pod_run(
-    placement: str, strike: str = "rearfoot", cadence: float = 200.0, gct: float = 160.0
+    placement: str,
+    strike: str = "rearfoot",
+    cadence: float = 200.0,
+    gct: float = 160.0,
+    *,
+    smooth: bool = True,
+    seed: int = 3,
 ) -> tuple[np.ndarray, GaitSimulator]:
+    """One pod of a simulated run (realistic touchdown; ``smooth=False``: the cubic model)."""
     params = RunnerParams(
         strike=strike,  # type: ignore[arg-type]
         cadence_spm=cadence,
@@ -34,9 +41,9 @@ def pod_run(
         speed_m_s=2.5 + cadence / 100.0,
         impact_onset_ms=5.0,
         touchdown_plantarflex_deg_s=100.0,
-        smooth_kinematics=True,
+        smooth_kinematics=smooth,
     )
-    sim = GaitSimulator(params, duration_s=20.0, seed=3)
+    sim = GaitSimulator(params, duration_s=20.0, seed=seed)
     t = np.arange(int(sim.end_s * FS)) / FS
     acc = (
         sim.render("left", t)[0] if placement == "foot" else sim.render_pod("left", t, placement)[0]
@@ -270,17 +277,7 @@ def test_contact_completed_by_a_replaced_landing_is_sized_by_the_real_stride() -
     errs = []
     for cadence, gct in ((150.0, 320.0), (175.0, 240.0), (200.0, 160.0)):
         for strike in ("rearfoot", "midfoot"):
-            params = RunnerParams(
-                strike=strike,  # type: ignore[arg-type]
-                cadence_spm=cadence,
-                gct_ms=gct,
-                speed_m_s=2.5 + cadence / 100.0,
-                impact_onset_ms=5.0,
-                touchdown_plantarflex_deg_s=100.0,
-            )
-            sim = GaitSimulator(params, duration_s=20.0, seed=11)
-            t = np.arange(int(sim.end_s * FS)) / FS
-            acc, _ = sim.render_pod("left", t, "ankle")
+            acc, sim = pod_run("ankle", strike, cadence, gct, smooth=False, seed=11)
             steps = detect_steps(acc, None, sampling_rate_hz=FS, placement="ankle")
             truth = sim.truth("left")
             res = accuracy(steps["ic_idx"] / FS, steps["to_idx"] / FS, truth.ic_s, truth.to_s, 0.04)
