@@ -171,14 +171,13 @@ def main() -> None:
     steps = detect_steps(acc, gyr, sampling_rate_hz=FS)
     print(f"foot steps found: {steps.size}")
     det = StepDetector(sampling_rate_hz=FS)
-    kp, ring, ring_g = det._kp_packed, det._ring, det._ring_g
-    st_i, st_f, out = det._st_i, det._st_f, det._out
+    ws = det._ws  # the detector's workspace: state, parameters, rings, out rows
     packets = [(acc[i : i + PACKET], gyr[i : i + PACKET]) for i in range(0, n - PACKET, PACKET)]
 
     def foot_kernel() -> int:
         total = 0
         for a, g in packets:
-            total += process_block(a, g, ring, ring_g, st_i, st_f, out, kp)
+            total += process_block(a, g, ws)
         return total
 
     def foot_feed() -> None:
@@ -203,13 +202,13 @@ def main() -> None:
     steps = detect_steps(ankle, None, sampling_rate_hz=FS, placement="ankle")
     print(f"\nankle steps found: {steps.size}")
     adet = StepDetector(sampling_rate_hz=FS, placement="ankle", has_gyro=False)
-    akp, aring, ai, af, aout = adet._kp_packed, adet._ring, adet._st_i, adet._st_f, adet._out
+    aws = adet._ws
     apackets = [ankle[i : i + PACKET] for i in range(0, n - PACKET, PACKET)]
 
     def acc_kernel() -> int:
         total = 0
         for a in apackets:
-            total += acc_process_block(a, aring, ai, af, aout, akp)
+            total += acc_process_block(a, aws)
         return total
 
     def acc_feed() -> None:

@@ -85,17 +85,17 @@ from numba import njit
 
 from sensor_service.kernels._acc_params import AccKernelParams
 from sensor_service.kernels._params import G0_M_S2
+from sensor_service.kernels._workspace import new_workspace, split_out
 
 __all__ = [
-    "ACC_RING_COLS",
-    "ACC_STATE_F",
-    "ACC_STATE_I",
     "acc_dropped_steps",
     "acc_flush",
     "acc_gap",
     "acc_process_block",
     "acc_reset_on_gap",
     "acc_samples_seen",
+    "acc_workspace",
+    "acc_workspace_fixed_words",
 ]
 
 # --- int state
@@ -145,6 +145,31 @@ _R_CLIP = 2
 _R_AX = 3  # 3..5
 _R_UP = 6  # acceleration along the mean "up" direction
 ACC_RING_COLS = 7
+# --- workspace (``_workspace``): [st_i | st_f | params | ring | out rows]
+N_ACC_PARAMS = len(AccKernelParams._fields)
+_RING0 = ACC_STATE_F + N_ACC_PARAMS  # float word where the ring starts
+
+
+def acc_workspace_fixed_words(ring_rows: int) -> int:
+    """Words of the workspace before its out rows."""
+    return ACC_STATE_I + _RING0 + ACC_RING_COLS * ring_rows
+
+
+def acc_workspace(params: np.ndarray, ring_rows: int, rows: int) -> np.ndarray:
+    """A fresh workspace for the acc-only kernel (``params``: packed :class:`AccKernelParams`)."""
+    return new_workspace(ACC_STATE_I, ACC_STATE_F, params, ACC_RING_COLS * ring_rows, rows)
+
+
+@njit(cache=True)
+def _carve(
+    ws: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, AccKernelParams, np.ndarray, np.ndarray]:
+    """The views of the workspace: st_i, st_f, params, ring, out rows."""
+    f = ws[ACC_STATE_I:].view(np.float64)
+    kp = unpack_acc_params(f[ACC_STATE_F:_RING0])
+    size = kp.ring_mask + 1
+    ring = f[_RING0 : _RING0 + ACC_RING_COLS * size].reshape((size, ACC_RING_COLS))
+    return ws[:ACC_STATE_I], f[:ACC_STATE_F], kp, ring, split_out(f, _RING0 + ACC_RING_COLS * size)
 
 
 @njit(cache=True)
@@ -430,17 +455,12 @@ def _landing(
 
 
 @njit(cache=True)
-def acc_gap(
-    ring: np.ndarray,
-    st_i: np.ndarray,
-    st_f: np.ndarray,
-    out: np.ndarray,
-    params: np.ndarray,
-    n_missing: int,
-) -> int:
+def acc_gap(ws: np.ndarray, n_missing: int) -> int:
     """``n_missing`` samples lost: write the held contact (complete, its next landing final
-    now), then reset (:func:`acc_reset_on_gap`); returns the rows written (0 or 1)."""
-    n_out = _release(ring, st_i, st_f, out, 0, unpack_acc_params(params))
+    now) to the out rows of ``ws``, then reset (:func:`acc_reset_on_gap`); returns the rows
+    written (0 or 1)."""
+    st_i, st_f, kp, ring, out = _carve(ws)
+    n_out = _release(ring, st_i, st_f, out, 0, kp)
     acc_reset_on_gap(st_i, n_missing)
     return n_out
 
@@ -463,16 +483,10 @@ def acc_reset_on_gap(st_i: np.ndarray, n_missing: int) -> None:
 
 
 @njit(cache=True)
-def acc_process_block(
-    acc: np.ndarray,
-    ring: np.ndarray,
-    st_i: np.ndarray,
-    st_f: np.ndarray,
-    out: np.ndarray,
-    params: np.ndarray,
-) -> int:
-    """Run the acc-only detector over ``acc`` (n, 3) m/s²; write completed steps to ``out``."""
-    kp = unpack_acc_params(params)
+def acc_process_block(acc: np.ndarray, ws: np.ndarray) -> int:
+    """Run the acc-only detector over ``acc`` (n, 3) m/s²; write completed steps to the out
+    rows of the workspace ``ws`` (:func:`acc_workspace`); returns their count."""
+    st_i, st_f, kp, ring, out = _carve(ws)
     mask = kp.ring_mask
     lag = kp.jerk_lag_n
     n_out = 0
@@ -608,10 +622,9 @@ def _ends_standing(ring: np.ndarray, last: int, first_valid: int, kp: AccKernelP
 
 
 @njit(cache=True)
-def acc_flush(
-    ring: np.ndarray, st_i: np.ndarray, st_f: np.ndarray, out: np.ndarray, params: np.ndarray
-) -> int:
-    """End of stream: emit the pending contact if its TO window was seen whole; then reset.
+def acc_flush(ws: np.ndarray) -> int:
+    """End of stream: emit the pending contact if its TO window was seen whole (to the out rows
+    of ``ws``); then reset.
 
     A contact is normally completed by the next landing of the same foot (its TO window scales
     with that stride). A recording cut in mid-run has no next landing for its last contact: it
@@ -622,7 +635,7 @@ def acc_flush(
     Otherwise it is dropped, as is a contact followed by more than ``max_stride_ms`` without a
     landing (standing).
     """
-    kp = unpack_acc_params(params)
+    st_i, st_f, kp, ring, out = _carve(ws)
     n_out = _release(ring, st_i, st_f, out, 0, kp)
     if st_i[_PEND] and st_f[_PEND_FIRST] == 0.0 and st_i[_N_STRIDES] > 0 and out.shape[0] > n_out:
         s_ref = _stride_median(st_i, st_f)

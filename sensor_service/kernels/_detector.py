@@ -9,25 +9,26 @@ from numpy.typing import NDArray
 
 from sensor_service.errors import ConfigError
 from sensor_service.kernels._acc_kernel import (
-    ACC_RING_COLS,
-    ACC_STATE_F,
-    ACC_STATE_I,
+    acc_dropped_steps,
     acc_flush,
     acc_gap,
     acc_process_block,
+    acc_workspace,
+    acc_workspace_fixed_words,
 )
 from sensor_service.kernels._acc_params import AccEventParams, compile_acc_params, pack_acc_params
 from sensor_service.kernels._event_kernel import (
-    FEED_STATE_F,
-    FEED_STATE_I,
     dropped_steps,
     flush_block,
+    foot_workspace,
     process_block,
     reset_on_gap,
     samples_seen,
+    workspace_fixed_words,
 )
 from sensor_service.kernels._params import EventParams, compile_params, pack_params
-from sensor_service.kernels._steps import N_OUT_COLS, STEP_DTYPE, rows_to_steps
+from sensor_service.kernels._steps import STEP_DTYPE, rows_to_steps
+from sensor_service.kernels._workspace import out_view, with_out_rows
 
 __all__ = ["PLACEMENTS", "StepDetector", "detect_steps"]
 
@@ -71,7 +72,9 @@ class StepDetector:
 
     Feed consecutive blocks of foot-frame samples; each call returns the steps completed in
     it (``STEP_DTYPE``). Results are identical for any chunking of the same stream. State lives in
-    small NumPy arrays owned by this object; no reference to the input is kept.
+    one int64 workspace array owned by this object (``_workspace``: state, parameters, ring of
+    recent samples and out rows, so a per-packet kernel call unboxes three arrays, not eight);
+    no reference to the input is kept.
     """
 
     def __init__(
@@ -97,32 +100,30 @@ class StepDetector:
         self.acc_params = acc_params if acc_params is not None else AccEventParams()
         if self.method == "gyro":
             self._kp = compile_params(self.params, self.sampling_rate_hz, clip_limit_m_s2)
-            self._kp_packed = pack_params(self._kp)
-            self._ring = np.zeros((self._kp.ring_mask + 1, 3))  # raw acc
-            self._ring_g = np.zeros((self._kp.ring_mask + 1, 3))  # raw gyr
-            self._st_i = np.zeros(FEED_STATE_I, dtype=np.int64)
-            self._st_f = np.zeros(FEED_STATE_F)
+            #: samples of look-back kept between calls (raw acc and gyr)
+            self.ring_rows = self._kp.ring_mask + 1
+            self._ws = foot_workspace(pack_params(self._kp), self.ring_rows, _OUT_CAP)
+            self._fixed = workspace_fixed_words(self.ring_rows)
             self._min_period_n = self._kp.min_swing_n
         else:
             self._akp = compile_acc_params(self.acc_params, self.sampling_rate_hz, clip_limit_m_s2)
-            self._kp_packed = pack_acc_params(self._akp)
-            self._ring = np.zeros((self._akp.ring_mask + 1, ACC_RING_COLS))
-            self._st_i = np.zeros(ACC_STATE_I, dtype=np.int64)
-            self._st_f = np.zeros(ACC_STATE_F)
+            self.ring_rows = self._akp.ring_mask + 1
+            self._ws = acc_workspace(pack_acc_params(self._akp), self.ring_rows, _OUT_CAP)
+            self._fixed = acc_workspace_fixed_words(self.ring_rows)
             self._min_period_n = self._akp.min_stride_n
-        self._out = np.empty((_OUT_CAP, N_OUT_COLS))
+        self._out = out_view(self._ws, self._fixed)
 
     @property
     def samples_seen(self) -> int:
         """Samples seen since the detector started, lost samples (gaps) included."""
-        return samples_seen(self._st_i)  # both kernels keep it in st_i[0]
+        return samples_seen(self._ws)  # both kernels keep it in st_i[0], word 0 of the workspace
 
     @property
     def dropped_steps(self) -> int:
         """Steps dropped because a gap overlapped them."""
         if self.method == "acc":
-            return int(self._st_i[7])
-        return dropped_steps(self._st_i)
+            return acc_dropped_steps(self._ws)
+        return dropped_steps(self._ws)
 
     def feed(
         self, acc_m_s2: NDArray[np.float64], gyr_deg_s: NDArray[np.float64] | None = None
@@ -134,12 +135,12 @@ class StepDetector:
         """
         acc = _as_kernel_input(acc_m_s2, "acc_m_s2")
         n = acc.shape[0]
-        out = self._out
         cap = n // self._min_period_n + 2
-        if cap > out.shape[0]:
-            out = np.empty((cap, N_OUT_COLS))
+        if cap > self._out.shape[0]:
+            self._ws = with_out_rows(self._ws, self._fixed, cap)
+            self._out = out_view(self._ws, self._fixed)
         if self.method == "acc":
-            n_out = acc_process_block(acc, self._ring, self._st_i, self._st_f, out, self._kp_packed)
+            n_out = acc_process_block(acc, self._ws)
         else:
             if gyr_deg_s is None:
                 raise ConfigError("this detector needs gyro samples (has_gyro=True)")
@@ -148,12 +149,10 @@ class StepDetector:
                 raise ValueError(
                     f"acc has {n} samples but gyr has {gyr.shape[0]}: feed equal blocks"
                 )
-            n_out = process_block(
-                acc, gyr, self._ring, self._ring_g, self._st_i, self._st_f, out, self._kp_packed
-            )
+            n_out = process_block(acc, gyr, self._ws)
         if n_out == 0:
             return _empty_steps()
-        return rows_to_steps(out[:n_out])
+        return rows_to_steps(self._out[:n_out])
 
     def gap(self, n_missing: int) -> NDArray[np.void]:
         """``n_missing`` samples were lost: advance the index; never bridge the gap with a step.
@@ -166,22 +165,15 @@ class StepDetector:
         n_out = 0
         if n_missing:
             if self.method == "acc":
-                n_out = acc_gap(
-                    self._ring, self._st_i, self._st_f, self._out, self._kp_packed, int(n_missing)
-                )
+                n_out = acc_gap(self._ws, int(n_missing))
             else:
-                reset_on_gap(self._st_i, int(n_missing))
+                reset_on_gap(self._ws, int(n_missing))
         return rows_to_steps(self._out[:n_out]) if n_out else _empty_steps()
 
     def flush(self) -> NDArray[np.void]:
         """End of stream: the last contact when its toe-off was seen (see ``flush_block`` and
         ``acc_flush``); a contact without a toe-off is standing still: no step."""
-        if self.method == "acc":
-            n_out = acc_flush(self._ring, self._st_i, self._st_f, self._out, self._kp_packed)
-        else:
-            n_out = flush_block(
-                self._ring, self._ring_g, self._st_i, self._st_f, self._out, self._kp_packed
-            )
+        n_out = acc_flush(self._ws) if self.method == "acc" else flush_block(self._ws)
         return rows_to_steps(self._out[:n_out]) if n_out else _empty_steps()
 
 

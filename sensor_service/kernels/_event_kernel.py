@@ -87,15 +87,16 @@ import numpy as np
 from numba import njit
 
 from sensor_service.kernels._params import G0_M_S2, KernelParams
+from sensor_service.kernels._workspace import new_workspace, split_out
 
 __all__ = [
-    "FEED_STATE_F",
-    "FEED_STATE_I",
     "dropped_steps",
     "flush_block",
+    "foot_workspace",
     "process_block",
     "reset_on_gap",
     "samples_seen",
+    "workspace_fixed_words",
 ]
 
 # --- int state (st_i)
@@ -128,6 +129,19 @@ _WAIT = 0
 _SWING = 1
 _IC_WAIT = 2
 _CONTACT = 3
+# --- workspace (``_workspace``): [st_i | st_f | params | ring of raw acc | ring of raw gyr | out]
+N_PARAMS = len(KernelParams._fields)
+_RING0 = FEED_STATE_F + N_PARAMS  # float word where the rings start
+
+
+def workspace_fixed_words(ring_rows: int) -> int:
+    """Words of the workspace before its out rows."""
+    return FEED_STATE_I + _RING0 + 6 * ring_rows
+
+
+def foot_workspace(params: np.ndarray, ring_rows: int, rows: int) -> np.ndarray:
+    """A fresh workspace for the foot kernel (``params``: packed :class:`KernelParams`)."""
+    return new_workspace(FEED_STATE_I, FEED_STATE_F, params, 6 * ring_rows, rows)
 
 
 @njit(cache=True)
@@ -436,6 +450,7 @@ def _emit(
 @njit(cache=True)
 def reset_on_gap(st_i: np.ndarray, n_missing: int) -> None:
     """``n_missing`` samples were lost: drop any step in progress, restart after a swing.
+    (``st_i`` may be the whole workspace: the int state is its start.)
 
     A gap during an IC search or a contact drops that step and counts it. A gap in mid-swing
     drops nothing when enough swing (``min_swing_ms``) follows it to confirm a new swing; if not,
@@ -585,25 +600,29 @@ def _run_machine(
 
 
 @njit(cache=True)
-def process_block(
-    acc: np.ndarray,
-    gyr: np.ndarray,
-    ring_a: np.ndarray,
-    ring_g: np.ndarray,
-    st_i: np.ndarray,
-    st_f: np.ndarray,
-    out: np.ndarray,
-    params: np.ndarray,
-) -> int:
-    """Run the detector over ``acc``/``gyr`` (n, 3); write completed steps to ``out``; count.
+def _carve(
+    ws: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, KernelParams, np.ndarray, np.ndarray, np.ndarray]:
+    """The views of the workspace: st_i, st_f, params, ring of acc, ring of gyr, out rows."""
+    f = ws[FEED_STATE_I:].view(np.float64)
+    kp = unpack_params(f[FEED_STATE_F:_RING0])
+    size = kp.ring_mask + 1
+    ring_a = f[_RING0 : _RING0 + 3 * size].reshape((size, 3))
+    ring_g = f[_RING0 + 3 * size : _RING0 + 6 * size].reshape((size, 3))
+    return ws[:FEED_STATE_I], f[:FEED_STATE_F], kp, ring_a, ring_g, split_out(f, _RING0 + 6 * size)
 
-    ``params`` is :func:`~._params.pack_params` of the :class:`KernelParams`. The first block a
-    detector sees is read in place (no look-back before it exists); any later block is copied
-    into the rings of raw samples in chunks of half a ring (the look-back the kernel needs is at
-    most the other half) and read from there. Either way the same samples give the same steps.
-    The rings end up holding the newest samples.
+
+@njit(cache=True)
+def process_block(acc: np.ndarray, gyr: np.ndarray, ws: np.ndarray) -> int:
+    """Run the detector over ``acc``/``gyr`` (n, 3); write completed steps to the out rows of
+    the workspace ``ws`` (:func:`foot_workspace`); returns their count.
+
+    The first block a detector sees is read in place (no look-back before it exists); any later
+    block is copied into the rings of raw samples in chunks of half a ring (the look-back the
+    kernel needs is at most the other half) and read from there. Either way the same samples
+    give the same steps. The rings end up holding the newest samples.
     """
-    kp = unpack_params(params)
+    st_i, st_f, kp, ring_a, ring_g, out = _carve(ws)
     mask = kp.ring_mask
     size = mask + 1
     total = acc.shape[0]
@@ -643,15 +662,8 @@ def _to_ring(
 
 
 @njit(cache=True)
-def flush_block(
-    ring_a: np.ndarray,
-    ring_g: np.ndarray,
-    st_i: np.ndarray,
-    st_f: np.ndarray,
-    out: np.ndarray,
-    params: np.ndarray,
-) -> int:
-    """End of stream; returns the rows written to ``out`` (0 or 1).
+def flush_block(ws: np.ndarray) -> int:
+    """End of stream; returns the rows written to the out rows of ``ws`` (0 or 1).
 
     A contact is completed when the next swing is confirmed (``min_swing_ms`` below
     −swing_gyr). A recording that ends in mid-run may stop after the push-off but before that:
@@ -661,7 +673,7 @@ def flush_block(
     velocity). A contact without that (the foot still on the ground) is standing still, not a
     step.
     """
-    kp = unpack_params(params)
+    st_i, st_f, kp, ring_a, ring_g, out = _carve(ws)
     mask = kp.ring_mask
     n_out = 0
     n = st_i[_N] - 1

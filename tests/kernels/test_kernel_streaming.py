@@ -133,7 +133,7 @@ def test_later_block_longer_than_the_ring(first: int) -> None:
     into the ring in chunks: the steps equal those of the whole recording."""
     acc, gyr, _ = sim_run("rearfoot", sampling_rate_hz=FS, duration_s=45.0)
     det = StepDetector(sampling_rate_hz=FS)
-    ring = det._ring.shape[0]
+    ring = det.ring_rows
     assert acc.shape[0] - first > 3 * ring
     got = np.concatenate([det.feed(acc[:first], gyr[:first]), det.feed(acc[first:], gyr[first:])])
     got = np.concatenate([got, det.flush()])
