@@ -105,7 +105,7 @@ _K1 = 2  # first sample of the candidate
 _SCAN_FROM = 3  # first sample that may open a landing window
 _PEND = 4  # a contact waits for the next landing to find its TO
 _PEND_IC_I = 5
-_HAVE_PREV = 6  # consecutive samples since start or gap
+_SEG_K = 6  # first feature sample after the start or the last gap
 _DROPPED = 7
 _HAVE_AXIS = 8  # samples in the mean "up" so far
 _N_STRIDES = 9  # strides in the history (at most N_STRIDE_HIST)
@@ -138,13 +138,15 @@ _H_STRIDE_MS = _H_IC + 3
 _H_SREF = _H_IC + 4
 _H_NEXT_IC = _H_IC + 5
 ACC_STATE_F = _H_NEXT_IC + 1
-# --- ring columns
-_R_A = 0
-_R_JERK = 1
-_R_CLIP = 2
-_R_AX = 3  # 3..5
-_R_UP = 6  # acceleration along the mean "up" direction
-ACC_RING_COLS = 7
+# --- ring columns, per feature sample: the despiked acc vector (|acc| is taken from it inside
+# the windows that need it, with the operations the reference uses), the squared landing jerk
+# (its square root only inside windows), the acceleration along the mean "up", and the
+# clipping flag of the raw sample (only written with a clip limit)
+_R_D = 0  # 0..2
+_R_J2 = 3
+_R_UP = 4
+_R_CLIP = 5
+ACC_RING_COLS = 6
 # --- workspace (``_workspace``): [st_i | st_f | params | ring | out rows]
 N_ACC_PARAMS = len(AccKernelParams._fields)
 _RING0 = ACC_STATE_F + N_ACC_PARAMS  # float word where the ring starts
@@ -207,6 +209,29 @@ def unpack_acc_params(p: np.ndarray) -> AccKernelParams:
         p[28],
         int(p[29]),
     )
+
+
+@njit(cache=True, inline="always")
+def _acc_at(ring: np.ndarray, r: int) -> float:
+    """|acc| of the despiked sample in ring row ``r``."""
+    ax, ay, az = ring[r, _R_D], ring[r, _R_D + 1], ring[r, _R_D + 2]
+    return math.sqrt(ax * ax + ay * ay + az * az)
+
+
+@njit(cache=True, inline="always")
+def _jerk2(ring: np.ndarray, k: int, lag: int, mask: int) -> float:
+    """Squared landing jerk of feature sample ``k`` (needs samples ``k − 2·lag … k``)."""
+    r, mid, old = k & mask, (k - lag) & mask, (k - 2 * lag) & mask
+    e0 = ring[r, _R_D] - 2.0 * ring[mid, _R_D] + ring[old, _R_D]
+    e1 = ring[r, _R_D + 1] - 2.0 * ring[mid, _R_D + 1] + ring[old, _R_D + 1]
+    e2 = ring[r, _R_D + 2] - 2.0 * ring[mid, _R_D + 2] + ring[old, _R_D + 2]
+    return e0 * e0 + e1 * e1 + e2 * e2
+
+
+@njit(cache=True, inline="always")
+def _jerk_at(ring: np.ndarray, k: int, kp: AccKernelParams) -> float:
+    """Landing jerk of feature sample ``k`` (0 for the first 2·lag of a segment)."""
+    return math.sqrt(ring[k & kp.ring_mask, _R_J2])
 
 
 @njit(cache=True)
@@ -305,14 +330,30 @@ def _release(
 
 @njit(cache=True)
 def _stride_median(st_i: np.ndarray, st_f: np.ndarray) -> float:
-    """Median of the recent strides (samples); -1 when there are none."""
+    """Median of the recent strides (samples); -1 when there are none. (At most five values:
+    ranked in place, no sorted copy, which cost more than the rest of a landing.)"""
     m = st_i[_N_STRIDES]
     if m == 0:
         return -1.0
-    v = np.sort(st_f[_STRIDES : _STRIDES + m].copy())
     if m % 2 == 1:
-        return v[m // 2]
-    return (v[m // 2 - 1] + v[m // 2]) / 2.0
+        return _stride_rank(st_f, m, m // 2)
+    return (_stride_rank(st_f, m, m // 2 - 1) + _stride_rank(st_f, m, m // 2)) / 2.0
+
+
+@njit(cache=True)
+def _stride_rank(st_f: np.ndarray, m: int, j: int) -> float:
+    """The ``j``-th smallest (from 0) of the ``m`` recent strides."""
+    for i in range(m):
+        v = st_f[_STRIDES + i]
+        below = 0
+        at_most = 0
+        for t in range(m):
+            x = st_f[_STRIDES + t]
+            below += x < v
+            at_most += x <= v
+        if below <= j < at_most:
+            return v
+    return np.nan  # not reached: strides are finite
 
 
 @njit(cache=True, inline="always")
@@ -329,10 +370,9 @@ def _eligible_from(st_i: np.ndarray, kp: AccKernelParams) -> int:
 def _rescan(ring: np.ndarray, st_i: np.ndarray, n: int, kp: AccKernelParams) -> None:
     """The window opened at ``_K1`` held no landing: look for the next trigger after ``_K1``
     among the samples already seen (a landing may start inside the rejected window)."""
-    mask = kp.ring_mask
     st_i[_SCAN_FROM] = st_i[_K1] + 1
     for k in range(max(st_i[_K1] + 1, _eligible_from(st_i, kp)), n + 1):
-        if ring[k & mask, _R_JERK] >= kp.impact_min_jerk:
+        if _jerk_at(ring, k, kp) >= kp.impact_min_jerk:
             st_i[_K1] = k
             st_i[_STATE] = 1
             return
@@ -351,9 +391,12 @@ def _landing(
 ) -> int:
     """Judge the impact candidate started at ``_K1`` (now ``n``); returns rows written (0/1)."""
     mask = kp.ring_mask
+    k1 = st_i[_K1]
+    jerk = np.empty(n - k1 + 1)  # jerk[i] is sample k1 + i
     j_max = 0.0
-    for k in range(st_i[_K1], n + 1):
-        j_max = max(j_max, ring[k & mask, _R_JERK])
+    for k in range(k1, n + 1):
+        jerk[k - k1] = _jerk_at(ring, k, kp)
+        j_max = max(j_max, jerk[k - k1])
     st_i[_STATE] = 0
     replace = st_i[_PEND] == 1 and st_i[_K1] < st_i[_REFR_END]
     ratio = 1.0 if st_f[_PEND_FIRST] != 0.0 else kp.replace_jerk_ratio
@@ -363,19 +406,19 @@ def _landing(
     if j_max < kp.impact_rel_frac * st_f[_REF_JERK]:
         _rescan(ring, st_i, n, kp)  # a knock, smaller than the recent landings
         return 0
-    k1 = st_i[_K1]
-    while ring[k1 & mask, _R_JERK] < kp.impact_rise_frac * j_max:
-        k1 += 1  # the first change of landing size in the window
-    thr_on = kp.onset_rise_frac * ring[k1 & mask, _R_JERK]
-    first = k1
-    floor = max(st_i[_SCAN_FROM], k1 - kp.impact_peak_n)
-    while first - 1 > floor and ring[(first - 1) & mask, _R_JERK] >= thr_on:
+    k_up = k1
+    while jerk[k_up - k1] < kp.impact_rise_frac * j_max:
+        k_up += 1  # the first change of landing size in the window
+    thr_on = kp.onset_rise_frac * jerk[k_up - k1]
+    first = k_up
+    floor = max(st_i[_SCAN_FROM], k_up - kp.impact_peak_n)
+    while first - 1 > floor and _jerk_at(ring, first - 1, kp) >= thr_on:
         first -= 1
     last_pre = first - 1
     peak = 0.0
     k_pk = last_pre
     for k in range(last_pre, min(last_pre + kp.impact_peak_n, n) + 1):
-        v = ring[k & mask, _R_A]
+        v = _acc_at(ring, k & mask)
         if v > peak:
             peak = v
             k_pk = k
@@ -387,7 +430,7 @@ def _landing(
     ic = last_pre + kp.onset_offset
     lr = np.nan
     if k_pk > ic:
-        lr = (peak - ring[last_pre & mask, _R_A]) / G0_M_S2 / ((k_pk - ic) * kp.dt_s)
+        lr = (peak - _acc_at(ring, last_pre & mask)) / G0_M_S2 / ((k_pk - ic) * kp.dt_s)
     written = 0
     stride_n = -1.0
     first = st_f[_PEND_FIRST]
@@ -461,19 +504,20 @@ def acc_gap(ws: np.ndarray, n_missing: int) -> int:
     written (0 or 1)."""
     st_i, st_f, kp, ring, out = _carve(ws)
     n_out = _release(ring, st_i, st_f, out, 0, kp)
-    acc_reset_on_gap(st_i, n_missing)
+    acc_reset_on_gap(st_i, st_f, n_missing)
     return n_out
 
 
 @njit(cache=True)
-def acc_reset_on_gap(st_i: np.ndarray, n_missing: int) -> None:
+def acc_reset_on_gap(st_i: np.ndarray, st_f: np.ndarray, n_missing: int) -> None:
     """``n_missing`` samples lost: drop the contact in progress (counted), search afresh."""
     if st_i[_PEND] or st_i[_STATE] == 1:
         st_i[_DROPPED] += 1
     st_i[_PEND] = 0
     st_i[_STATE] = 0
-    st_i[_HAVE_PREV] = 0
     st_i[_N] += n_missing
+    st_i[_SEG_K] = st_i[_N]  # the next feature sample starts a segment: no jerk across the gap
+    # (the mean "up" runs on across a gap: the strap did not move)
     st_i[_SCAN_FROM] = st_i[_N]
     st_i[_REFR_END] = st_i[_N]
     st_i[_N_STRIDES] = 0  # the runner may have stopped: stride history starts afresh
@@ -483,123 +527,156 @@ def acc_reset_on_gap(st_i: np.ndarray, n_missing: int) -> None:
 
 
 @njit(cache=True)
-def acc_process_block(acc: np.ndarray, ws: np.ndarray) -> int:
-    """Run the acc-only detector over ``acc`` (n, 3) m/s²; write completed steps to the out
-    rows of the workspace ``ws`` (:func:`acc_workspace`); returns their count."""
-    st_i, st_f, kp, ring, out = _carve(ws)
-    mask = kp.ring_mask
-    lag = kp.jerk_lag_n
-    n_out = 0
-    for i in range(acc.shape[0]):
-        n = st_i[_N]  # index of this raw sample
-        rx, ry, rz = acc[i, 0], acc[i, 1], acc[i, 2]
-        if not math.isfinite(rx * rx + ry * ry + rz * rz):
-            n_out += _release(ring, st_i, st_f, out, n_out, kp)
-            acc_reset_on_gap(st_i, 1)
-            continue
-        c = kp.clip_m_s2  # saturation is judged on the raw samples
-        clip = c > 0.0 and (abs(rx) >= c or abs(ry) >= c or abs(rz) >= c)
-        ring[n & mask, _R_CLIP] = 1.0 if clip else 0.0
-        run = st_i[_RAW_RUN]
-        st_i[_RAW_RUN] = min(run + 1, 1 << 30)
-        st_i[_N] = n + 1
-        if run == 0:  # first sample after the start or a gap: its feature needs the next one
-            st_f[_RAW1], st_f[_RAW1 + 1], st_f[_RAW1 + 2] = rx, ry, rz
-            continue
-        # The feature sample is k = n - 1, checked against x[k-1] and x[k+1]: a one-sample
-        # glitch must not look like an impact. The first sample after a start or gap is kept.
-        p0, p1, p2 = st_f[_RAW1], st_f[_RAW1 + 1], st_f[_RAW1 + 2]
-        ax, ay, az = p0, p1, p2
-        if run >= 2 and kp.despike:
-            q0, q1, q2 = st_f[_RAW2], st_f[_RAW2 + 1], st_f[_RAW2 + 2]
-            if _is_glitch(q0, q1, q2, p0, p1, p2, rx, ry, rz, kp.glitch_min_m_s2):
-                ax, ay, az = q0, q1, q2  # replaced by the sample before it
-        st_f[_RAW2], st_f[_RAW2 + 1], st_f[_RAW2 + 2] = p0, p1, p2
-        st_f[_RAW1], st_f[_RAW1 + 1], st_f[_RAW1 + 2] = rx, ry, rz
-        # --- feature sample n - 1 (written out here, not in a helper: numba passes arrays to
-        # helpers with reference counting, which costs more than the whole sample's work)
-        n -= 1
-        a = math.sqrt(ax * ax + ay * ay + az * az)
-        jerk = 0.0
-        if st_i[_HAVE_PREV] >= 2 * lag:
-            mid = (n - lag) & mask
-            old = (n - 2 * lag) & mask
-            d0 = ax - 2.0 * ring[mid, _R_AX] + ring[old, _R_AX]
-            d1 = ay - 2.0 * ring[mid, _R_AX + 1] + ring[old, _R_AX + 1]
-            d2 = az - 2.0 * ring[mid, _R_AX + 2] + ring[old, _R_AX + 2]
-            jerk = math.sqrt(d0 * d0 + d1 * d1 + d2 * d2)
-        st_i[_HAVE_PREV] = min(st_i[_HAVE_PREV] + 1, 1 << 30)
-        slot = n & mask
-        ring[slot, _R_A] = a
-        ring[slot, _R_JERK] = jerk
-        ring[slot, _R_AX] = ax
-        ring[slot, _R_AX + 1] = ay
-        ring[slot, _R_AX + 2] = az
-        # running mean of the first samples, then an exponential average (weight 1/(k+1)
-        # until it falls to axis_weight): converges within a stride even when the recording
-        # starts mid-run, then follows slow changes of the strap
-        k_axis = st_i[_HAVE_AXIS]
-        w = kp.axis_weight
-        if k_axis * w < 2.0:  # beyond this 1/(k+1) < w: no division per sample
-            w = max(w, 1.0 / (k_axis + 1.0))
-        st_f[_AXIS] += w * (ax - st_f[_AXIS])
-        st_f[_AXIS + 1] += w * (ay - st_f[_AXIS + 1])
-        st_f[_AXIS + 2] += w * (az - st_f[_AXIS + 2])
-        st_i[_HAVE_AXIS] = min(k_axis + 1, 1 << 30)
-        ux, uy, uz = st_f[_AXIS], st_f[_AXIS + 1], st_f[_AXIS + 2]
-        norm = math.sqrt(ux * ux + uy * uy + uz * uz)
-        ring[slot, _R_UP] = (ax * ux + ay * uy + az * uz) / norm if norm > 0.0 else a
-        if st_i[_HELD] and n >= st_i[_REFR_END] + 2 * kp.impact_peak_n:
-            # every window that could replace the pending landing has been judged
-            n_out += _release(ring, st_i, st_f, out, n_out, kp)
-        if st_i[_PEND] and n - st_i[_PEND_IC_I] > kp.max_stride_n:
-            st_i[_PEND] = 0  # no next landing: the last contact before a stop
-        if st_i[_STATE] == 0:
-            if (
-                jerk >= kp.impact_min_jerk
-                and st_i[_HAVE_PREV] > 2 * lag
-                and n >= st_i[_SCAN_FROM]
-                and (
-                    n >= st_i[_REFR_END]
-                    or (st_i[_PEND] == 1 and n >= st_i[_PEND_IC_I] + kp.min_gct_n)
-                )
-            ):
-                st_i[_STATE] = 1
-                st_i[_K1] = n
-        else:
-            # judge every window that is complete (a rescan may open one that already is)
-            while st_i[_STATE] == 1 and n >= st_i[_K1] + 2 * kp.impact_peak_n:
-                if n_out < out.shape[0]:
-                    n_out += _landing(ring, st_i, st_f, n, out, n_out, kp)
-                else:
-                    st_i[_STATE] = 0
+def _next_event(st_i: np.ndarray, kp: AccKernelParams) -> tuple[int, int]:
+    """The first feature sample at which the machine must look (a held contact due, a pending
+    one expired, a candidate window complete), and the first that may open a window."""
+    never = 1 << 62
+    ev = never
+    if st_i[_HELD]:
+        ev = min(ev, st_i[_REFR_END] + 2 * kp.impact_peak_n)
+    if st_i[_PEND]:
+        ev = min(ev, st_i[_PEND_IC_I] + kp.max_stride_n + 1)
+    if st_i[_STATE] == 1:
+        return min(ev, st_i[_K1] + 2 * kp.impact_peak_n), never
+    return ev, _eligible_from(st_i, kp)
+
+
+@njit(cache=True)
+def _event(
+    ring: np.ndarray,
+    st_i: np.ndarray,
+    st_f: np.ndarray,
+    k: int,
+    jerk: float,
+    out: np.ndarray,
+    n_out: int,
+    kp: AccKernelParams,
+) -> int:
+    """The machine at feature sample ``k`` (landing jerk ``jerk``); returns the rows in ``out``."""
+    if st_i[_HELD] and k >= st_i[_REFR_END] + 2 * kp.impact_peak_n:
+        # every window that could replace the pending landing has been judged
+        n_out += _release(ring, st_i, st_f, out, n_out, kp)
+    if st_i[_PEND] and k - st_i[_PEND_IC_I] > kp.max_stride_n:
+        st_i[_PEND] = 0  # no next landing: the last contact before a stop
+    if st_i[_STATE] == 0:
+        if (
+            jerk >= kp.impact_min_jerk
+            and k - st_i[_SEG_K] >= 2 * kp.jerk_lag_n
+            and k >= st_i[_SCAN_FROM]
+            and (
+                k >= st_i[_REFR_END] or (st_i[_PEND] == 1 and k >= st_i[_PEND_IC_I] + kp.min_gct_n)
+            )
+        ):
+            st_i[_STATE] = 1
+            st_i[_K1] = k
+    else:
+        # judge every window that is complete (a rescan may open one that already is)
+        while st_i[_STATE] == 1 and k >= st_i[_K1] + 2 * kp.impact_peak_n:
+            if n_out < out.shape[0]:
+                n_out += _landing(ring, st_i, st_f, k, out, n_out, kp)
+            else:
+                st_i[_STATE] = 0
     return n_out
 
 
-@njit(cache=True, inline="always")
-def _is_glitch(
-    x0: float,
-    y0: float,
-    z0: float,
-    x1: float,
-    y1: float,
-    z1: float,
-    x2: float,
-    y2: float,
-    z2: float,
-    min_jump: float,
-) -> bool:
-    """Is the middle of three samples a one-sample glitch? It is when it lies far (more than
-    ``min_jump`` and twice the neighbours' own distance) from both neighbours, which agree.
+@njit(cache=True)
+def acc_process_block(acc: np.ndarray, ws: np.ndarray) -> int:
+    """Run the acc-only detector over ``acc`` (n, 3) m/s²; write completed steps to the out
+    rows of the workspace ``ws`` (:func:`acc_workspace`); returns their count.
 
-    An impact sampled on its steep edge has neighbours that disagree, so it is kept. Distances do
-    not depend on the axes: the test is orientation-free (an axis-wise median would not be).
+    Per sample only the despike test, the squared landing jerk (against the trigger), the mean
+    "up" and three stores of the despiked sample; the machine runs only at a sample where it
+    can act (:func:`_next_event`, or a jerk that may open a window). The per-sample state lives
+    in local variables, written back before the machine runs and at the end.
     """
-    # squared distances: the same test without three square roots per sample
-    d01 = (x0 - x1) ** 2 + (y0 - y1) ** 2 + (z0 - z1) ** 2
-    d12 = (x1 - x2) ** 2 + (y1 - y2) ** 2 + (z1 - z2) ** 2
-    d02 = (x0 - x2) ** 2 + (y0 - y2) ** 2 + (z0 - z2) ** 2
-    return min(d01, d12) > max(min_jump * min_jump, 4.0 * d02)
+    st_i, st_f, kp, ring, out = _carve(ws)
+    mask = kp.ring_mask
+    lag = kp.jerk_lag_n
+    c = kp.clip_m_s2  # saturation is judged on the raw samples
+    mj2 = kp.glitch_min_m_s2 * kp.glitch_min_m_s2
+    # No jerk below this reaches impact_min_jerk (the machine tests the jerk itself).
+    thr2 = kp.impact_min_jerk * kp.impact_min_jerk * (1.0 - 1e-9)
+    n_out = 0
+    n = st_i[_N]  # index of the next raw sample
+    raw_run = st_i[_RAW_RUN]
+    seg_k = st_i[_SEG_K]
+    ha = st_i[_HAVE_AXIS]
+    p0, p1, p2 = st_f[_RAW1], st_f[_RAW1 + 1], st_f[_RAW1 + 2]
+    q0, q1, q2 = st_f[_RAW2], st_f[_RAW2 + 1], st_f[_RAW2 + 2]
+    ux, uy, uz = st_f[_AXIS], st_f[_AXIS + 1], st_f[_AXIS + 2]
+    d_qp = (q0 - p0) ** 2 + (q1 - p1) ** 2 + (q2 - p2) ** 2
+    ev, elig = _next_event(st_i, kp)
+    for i in range(acc.shape[0]):
+        rx, ry, rz = acc[i, 0], acc[i, 1], acc[i, 2]
+        if not math.isfinite(rx * rx + ry * ry + rz * rz):
+            st_i[_N], st_i[_RAW_RUN], st_i[_HAVE_AXIS] = n, raw_run, ha
+            st_f[_AXIS], st_f[_AXIS + 1], st_f[_AXIS + 2] = ux, uy, uz
+            n_out += _release(ring, st_i, st_f, out, n_out, kp)
+            acc_reset_on_gap(st_i, st_f, 1)
+            n, raw_run, seg_k = st_i[_N], 0, st_i[_SEG_K]
+            ev, elig = _next_event(st_i, kp)
+            continue
+        if c > 0.0:  # without a clip limit the column stays 0
+            clip = abs(rx) >= c or abs(ry) >= c or abs(rz) >= c
+            ring[n & mask, _R_CLIP] = 1.0 if clip else 0.0
+        run = raw_run
+        raw_run = min(run + 1, 1 << 30)
+        n += 1
+        if run == 0:  # first sample after the start or a gap: its feature needs the next one
+            p0, p1, p2 = rx, ry, rz
+            continue
+        # The feature sample is k = n - 2 (the raw sample before this one), checked against its
+        # neighbours: a one-sample glitch must not look like an impact. It is one when it lies
+        # far (more than glitch_min and twice the neighbours' own distance) from both
+        # neighbours, which agree; an impact sampled on its steep edge has neighbours that
+        # disagree, so it is kept. Squared distances, which do not depend on the axes; the one
+        # to the sample before is carried over from the last sample, the neighbours' own only
+        # computed when both others are long.
+        d_pr = (p0 - rx) ** 2 + (p1 - ry) ** 2 + (p2 - rz) ** 2
+        ax, ay, az = p0, p1, p2
+        if run >= 2 and kp.despike:
+            near = min(d_qp, d_pr)
+            if near > mj2:
+                d_qr = (q0 - rx) ** 2 + (q1 - ry) ** 2 + (q2 - rz) ** 2
+                if near > max(mj2, 4.0 * d_qr):
+                    ax, ay, az = q0, q1, q2  # replaced by the sample before it
+        q0, q1, q2 = p0, p1, p2
+        p0, p1, p2 = rx, ry, rz
+        d_qp = d_pr
+        k = n - 2
+        slot = k & mask
+        ring[slot, _R_D] = ax
+        ring[slot, _R_D + 1] = ay
+        ring[slot, _R_D + 2] = az
+        j2 = 0.0
+        if k - seg_k >= 2 * lag:
+            j2 = _jerk2(ring, k, lag, mask)
+        ring[slot, _R_J2] = j2
+        # running mean of the first samples, then an exponential average (weight 1/(k+1)
+        # until it falls to axis_weight): converges within a stride even when the recording
+        # starts mid-run, then follows slow changes of the strap
+        w = kp.axis_weight
+        if ha * w < 2.0:  # beyond this 1/(k+1) < w: no division per sample
+            w = max(w, 1.0 / (ha + 1.0))
+        ux += w * (ax - ux)
+        uy += w * (ay - uy)
+        uz += w * (az - uz)
+        ha = min(ha + 1, 1 << 30)
+        norm = math.sqrt(ux * ux + uy * uy + uz * uz)
+        if norm > 0.0:
+            ring[slot, _R_UP] = (ax * ux + ay * uy + az * uz) / norm
+        else:
+            ring[slot, _R_UP] = math.sqrt(ax * ax + ay * ay + az * az)
+        if k >= ev or (j2 >= thr2 and k >= elig):
+            st_i[_N], st_i[_RAW_RUN], st_i[_HAVE_AXIS] = n, raw_run, ha
+            st_f[_AXIS], st_f[_AXIS + 1], st_f[_AXIS + 2] = ux, uy, uz
+            n_out = _event(ring, st_i, st_f, k, math.sqrt(j2), out, n_out, kp)
+            ev, elig = _next_event(st_i, kp)
+    st_i[_N], st_i[_RAW_RUN], st_i[_HAVE_AXIS] = n, raw_run, ha
+    st_f[_AXIS], st_f[_AXIS + 1], st_f[_AXIS + 2] = ux, uy, uz
+    st_f[_RAW1], st_f[_RAW1 + 1], st_f[_RAW1 + 2] = p0, p1, p2
+    st_f[_RAW2], st_f[_RAW2 + 1], st_f[_RAW2 + 2] = q0, q1, q2
+    return n_out
 
 
 @njit(cache=True)
@@ -612,11 +689,11 @@ def _ends_standing(ring: np.ndarray, last: int, first_valid: int, kp: AccKernelP
         return False
     total = 0.0
     for k in range(lo, last + 1):
-        total += ring[k & kp.ring_mask, _R_A]
+        total += _acc_at(ring, k & kp.ring_mask)
     mean = total / kp.end_still_n
     var = 0.0
     for k in range(lo, last + 1):
-        d = ring[k & kp.ring_mask, _R_A] - mean
+        d = _acc_at(ring, k & kp.ring_mask) - mean
         var += d * d
     return math.sqrt(var / kp.end_still_n) < kp.end_still_sd_m_s2
 
