@@ -584,10 +584,11 @@ def acc_process_block(acc: np.ndarray, ws: np.ndarray) -> int:
     """Run the acc-only detector over ``acc`` (n, 3) m/s²; write completed steps to the out
     rows of the workspace ``ws`` (:func:`acc_workspace`); returns their count.
 
-    Per sample only the despike test, the squared landing jerk (against the trigger), the mean
-    "up" and three stores of the despiked sample; the machine runs only at a sample where it
-    can act (:func:`_next_event`, or a jerk that may open a window). The per-sample state lives
-    in local variables, written back before the machine runs and at the end.
+    Per sample only the despike test, the squared landing jerk (tested against the trigger
+    without a square root), the mean "up" and the acceleration along it, stored in the ring;
+    the machine runs only at a sample where it can act (:func:`_next_event`, or a jerk that may
+    open a window). The per-sample state lives in local variables, written back before the
+    machine runs and at the end.
     """
     st_i, st_f, kp, ring, out = _carve(ws)
     mask = kp.ring_mask
