@@ -28,7 +28,6 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from sensor_service.ble.bumble_backend import BumbleBackend
 from sensor_service.errors import ConfigError
 
 __all__ = ["BACKEND_NAMES", "backend_kwargs"]
@@ -45,6 +44,8 @@ def backend_kwargs(name: str) -> dict[str, Any]:
     Raises:
         ConfigError: for an unknown name or an empty bumble transport.
     """
+    from sensor_service.ble.bumble_backend import BumbleBackend  # bumble loads in ~0.5 s
+
     choice = name.strip()
     if choice == "system":
         return {}

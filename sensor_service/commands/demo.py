@@ -6,14 +6,16 @@ import argparse
 import asyncio
 import json
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from sensor_service.commands._help import DefaultsHelpFormatter
-from sensor_service.demo import DemoConfig, DemoReport, run_demo
+
+if TYPE_CHECKING:
+    from sensor_service.demo import DemoReport
 
 __all__ = ["register"]
 
@@ -49,6 +51,9 @@ def register(sub: Any) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    # imported here, not at the top: building the CLI parser stays fast (`footpod --help`)
+    from sensor_service.demo import DemoConfig, run_demo
+
     cfg = DemoConfig(
         runners=args.runners,
         minutes=args.minutes,

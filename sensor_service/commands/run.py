@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
@@ -15,8 +15,10 @@ from sensor_service.commands._help import DefaultsHelpFormatter
 from sensor_service.commands._signals import stop_on_signals
 from sensor_service.contracts import validate_id
 from sensor_service.errors import ConfigError
-from sensor_service.pipeline import AthleteSession, PodSpec
 from sensor_service.profiles import load_profile
+
+if TYPE_CHECKING:  # the pipeline (BLE stack, kernels) is imported when a run starts
+    from sensor_service.pipeline import AthleteSession, PodSpec
 
 __all__ = ["register"]
 
@@ -61,6 +63,8 @@ def register(sub: Any) -> None:
 
 def parse_pod(athlete: str, text: str) -> PodSpec:
     """``left=footpod-ana-left`` or ``right=Movesense 123@208`` → a PodSpec."""
+    from sensor_service.pipeline import PodSpec
+
     side, sep, rest = text.partition("=")
     if not sep or side not in ("left", "right") or not rest:
         raise ConfigError(f"--pod {text!r}: use SIDE=BLE_NAME[@RATE_HZ] with SIDE left or right")
@@ -73,6 +77,8 @@ def parse_pod(athlete: str, text: str) -> PodSpec:
 
 
 async def _run(args: argparse.Namespace, specs: list[PodSpec]) -> AthleteSession:
+    from sensor_service.pipeline import AthleteSession
+
     profile = load_profile(args.profile)
     run_id = args.run_id or time.strftime("run-%Y%m%dt%H%M%S", time.gmtime()).lower()
     session = AthleteSession(

@@ -7,15 +7,17 @@ import asyncio
 import contextlib
 import json
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
 from sensor_service.ble.backend import BACKEND_NAMES
-from sensor_service.ble.scan import FoundPod, scan_pods
 from sensor_service.commands._help import DefaultsHelpFormatter
 from sensor_service.errors import ConfigError, FootpodError
+
+if TYPE_CHECKING:  # bleak is imported when a scan starts
+    from sensor_service.ble.scan import FoundPod
 
 __all__ = ["register"]
 
@@ -50,6 +52,8 @@ def register(sub: Any) -> None:
 
 
 async def _scan(args: argparse.Namespace) -> list[FoundPod]:
+    from sensor_service.ble.scan import scan_pods
+
     async with contextlib.AsyncExitStack() as stack:
         if args.simulate:
             if args.backend != "virtual":
