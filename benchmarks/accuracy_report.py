@@ -343,7 +343,7 @@ def plot(results: list[Result], out_dir: Path) -> list[str]:
         import matplotlib.pyplot as plt
     except ImportError:  # pragma: no cover
         print("plots skipped: pip install -e '.[bench]' for matplotlib", file=sys.stderr)
-        return ["(plots skipped: matplotlib is not installed; `pip install -e '.[bench]'`)"]
+        return []
     names = [r.cond.name for r in results if r.errors.size]
     data = [np.clip(r.errors, -60, 60) for r in results if r.errors.size]
     fig, ax = plt.subplots(figsize=(9, 0.32 * len(names) + 1.2))
@@ -502,7 +502,8 @@ def main() -> None:
         ).replace("|---|---|---|---|---|---|---|---|", "|---|---|---|---|---|---|---|---|---|")
         + "\n"
         + "\n".join(walk),
-        plots="\n".join(f"![{p}]({p})" for p in pngs),
+        plots="\n".join(f"![{p}]({p})" for p in pngs)
+        or "Not drawn in this run: matplotlib is not installed (`pip install -e '.[bench]'`).",
         foot_table=_foot_before_after(results),
     )
     args.out.write_text(text)
