@@ -6,28 +6,29 @@ For the foot kernel (acc + gyro) and the acc-only kernel (ankle pod):
 
 * batch throughput (samples/s) of the numba kernel vs the NumPy reference, and their ratio;
 * µs per per-packet call (20 samples): the bare kernel and ``StepDetector.feed``;
-* foot kernel: its per-sample path alone (a pod lying still: no IC window, no TO search), so the
-  share of the windows in the batch time shows; acc-only kernel: its three square roots per
-  sample alone, which bound that per-sample kernel on this CPU;
+* each kernel's per-sample path alone (a pod lying still: no IC window, no TO search, no landing
+  window), so the share of the windows in the batch time shows;
 * ratio to a memory-bandwidth bound: the time one read of the sample arrays takes at the
   bandwidth a NumPy copy reaches in the same run. A copy reads and writes every byte, so the
   bandwidth is ``2 × bytes / t_copy`` and one read takes ``t_copy / 2``. Measured twice: on the
   benchmark recording (a few MB: it stays in the CPU caches, so the "bound" is cache bandwidth)
   and on a recording tiled to ``--big-mb`` (well beyond the last-level cache: DRAM bandwidth,
   the bound that matters for batch analysis of long files).
+
+Every figure is the best of several runs (20 in cache, 3 from DRAM, 7 for the packet loops): on a
+shared VM the speed of the same code varies by up to 2x from minute to minute, and the best run
+is the one least disturbed.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import platform
 import time
 from collections.abc import Callable
 
 import numpy as np
-from numba import njit
 from numpy.typing import NDArray
 
 from sensor_service.kernels import StepDetector, detect_steps
@@ -40,7 +41,7 @@ FS = 400.0
 PACKET = 20
 
 
-def _best(fn: Callable[[], object], repeat: int = 5) -> float:
+def _best(fn: Callable[[], object], repeat: int = 20) -> float:
     best = float("inf")
     for _ in range(repeat):
         t0 = time.perf_counter()
@@ -58,19 +59,6 @@ def _read_bound_s(arrays: list[NDArray[np.float64]], repeat: int) -> float:
             np.copyto(o, a)
 
     return _best(copy, repeat) / 2.0
-
-
-@njit(cache=True)
-def _sqrt_floor(x: NDArray[np.float64], per_sample: int) -> float:
-    """Only the square roots the kernels take per sample (dependent on the data, so they are
-    not optimised away): the floor of any per-sample kernel that needs them."""
-    total = 0.0
-    for i in range(x.shape[0]):
-        v = x[i, 0] * x[i, 0] + x[i, 1] * x[i, 1] + x[i, 2] * x[i, 2]
-        for k in range(per_sample):
-            v = math.sqrt(v + k)
-        total += v
-    return total
 
 
 def _cpu_name() -> str:
@@ -113,36 +101,28 @@ def _section(
     big_gyr = None if gyr is None else np.tile(gyr, (big_factor, 1))
     big = [big_acc] if big_gyr is None else [big_acc, big_gyr]
     nb = big_acc.shape[0]
-    t_big = _best(lambda: batch(big_acc, big_gyr), repeat=2)
+    t_big = _best(lambda: batch(big_acc, big_gyr), repeat=3)
     bound_big = _read_bound_s(big, repeat=3)
     print(
         f"DRAM read bound    : {nb / bound_big / 1e6:8.1f} M samples/s over "
         f"{sum(a.nbytes for a in big) / 1e6:.0f} MB -> numba {nb / t_big / 1e6:.1f} M samples/s, "
         f"{100 * bound_big / t_big:5.1f} % of it"
     )
-    if gyr is not None:
-        # The same kernel on a pod lying still (no swing, so no IC window and no TO search):
-        # what the per-sample path alone costs; the rest of the batch time is the windows.
-        rng = np.random.default_rng(0)
-        still_acc = np.array([0.0, 0.0, 9.80665]) + rng.normal(0.0, 0.05, (n, 3))
-        still_gyr = rng.normal(0.0, 1.0, (n, 3))
-        batch(still_acc, still_gyr)
-        t_still = _best(lambda: batch(still_acc, still_gyr))
-        print(
-            f"per-sample path    : {n / t_still / 1e6:8.1f} M samples/s (a still pod: no "
-            f"windows) -> the IC/TO windows take {100 * (1 - t_still / t_numba):4.0f} % of the "
-            f"batch time"
-        )
-    else:
-        _sqrt_floor(acc, 3)
-        t_sqrt = _best(lambda: _sqrt_floor(acc, 3))
-        print(
-            f"3 sqrt/sample only : {n / t_sqrt / 1e6:8.1f} M samples/s (its square roots "
-            f"alone) -> numba at {100 * t_sqrt / t_numba:5.1f} % of it"
-        )
+    # The same kernel on a pod lying still (foot: no swing, so no IC window and no TO search;
+    # acc only: no jerk that opens a landing window): what the per-sample path alone costs; the
+    # rest of the batch time is the windows.
+    rng = np.random.default_rng(0)
+    still_acc = np.array([0.0, 0.0, 9.80665]) + rng.normal(0.0, 0.05, (n, 3))
+    still_gyr = None if gyr is None else rng.normal(0.0, 1.0, (n, 3))
+    batch(still_acc, still_gyr)
+    t_still = _best(lambda: batch(still_acc, still_gyr))
+    print(
+        f"per-sample path    : {n / t_still / 1e6:8.1f} M samples/s (a still pod: no "
+        f"windows) -> the windows take {100 * (1 - t_still / t_numba):4.0f} % of the batch time"
+    )
     packet_kernel()
-    t_k = _best(packet_kernel, repeat=3)
-    t_f = _best(feed, repeat=3)
+    t_k = _best(packet_kernel, repeat=7)
+    t_f = _best(feed, repeat=7)
     print(
         f"per packet ({PACKET} samples): kernel call {t_k / n_packets * 1e6:5.2f} µs, "
         f"StepDetector.feed {t_f / n_packets * 1e6:5.2f} µs"
