@@ -85,17 +85,16 @@ from numba import njit
 
 from sensor_service.kernels._acc_params import AccKernelParams
 from sensor_service.kernels._params import G0_M_S2
-from sensor_service.kernels._workspace import new_workspace, split_out
+from sensor_service.kernels._workspace import WorkspaceLayout, split_out
 
 __all__ = [
+    "ACC_LAYOUT",
     "acc_dropped_steps",
     "acc_flush",
     "acc_gap",
     "acc_process_block",
     "acc_reset_on_gap",
     "acc_samples_seen",
-    "acc_workspace",
-    "acc_workspace_fixed_words",
 ]
 
 # --- int state
@@ -150,16 +149,7 @@ ACC_RING_COLS = 6
 # --- workspace (``_workspace``): [st_i | st_f | params | ring | out rows]
 N_ACC_PARAMS = len(AccKernelParams._fields)
 _RING0 = ACC_STATE_F + N_ACC_PARAMS  # float word where the ring starts
-
-
-def acc_workspace_fixed_words(ring_rows: int) -> int:
-    """Words of the workspace before its out rows."""
-    return ACC_STATE_I + _RING0 + ACC_RING_COLS * ring_rows
-
-
-def acc_workspace(params: np.ndarray, ring_rows: int, rows: int) -> np.ndarray:
-    """A fresh workspace for the acc-only kernel (``params``: packed :class:`AccKernelParams`)."""
-    return new_workspace(ACC_STATE_I, ACC_STATE_F, params, ACC_RING_COLS * ring_rows, rows)
+ACC_LAYOUT = WorkspaceLayout(ACC_STATE_I, ACC_STATE_F, N_ACC_PARAMS, ACC_RING_COLS)
 
 
 @njit(cache=True)
@@ -582,7 +572,7 @@ def _event(
 @njit(cache=True)
 def acc_process_block(acc: np.ndarray, ws: np.ndarray) -> int:
     """Run the acc-only detector over ``acc`` (n, 3) m/s²; write completed steps to the out
-    rows of the workspace ``ws`` (:func:`acc_workspace`); returns their count.
+    rows of the workspace ``ws`` (:data:`ACC_LAYOUT`); returns their count.
 
     Per sample only the despike test, the squared landing jerk (tested against the trigger
     without a square root), the mean "up" and the acceleration along it, stored in the ring;

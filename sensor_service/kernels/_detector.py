@@ -9,26 +9,24 @@ from numpy.typing import NDArray
 
 from sensor_service.errors import ConfigError
 from sensor_service.kernels._acc_kernel import (
+    ACC_LAYOUT,
     acc_dropped_steps,
     acc_flush,
     acc_gap,
     acc_process_block,
-    acc_workspace,
-    acc_workspace_fixed_words,
 )
 from sensor_service.kernels._acc_params import AccEventParams, compile_acc_params, pack_acc_params
 from sensor_service.kernels._event_kernel import (
+    FOOT_LAYOUT,
     dropped_steps,
     flush_block,
-    foot_workspace,
     process_block,
     reset_on_gap,
     samples_seen,
-    workspace_fixed_words,
 )
 from sensor_service.kernels._params import EventParams, compile_params, pack_params
 from sensor_service.kernels._steps import STEP_DTYPE, rows_to_steps
-from sensor_service.kernels._workspace import out_view, with_out_rows
+from sensor_service.kernels._workspace import new_workspace, out_view, with_out_rows
 
 __all__ = ["PLACEMENTS", "StepDetector", "detect_steps"]
 
@@ -102,15 +100,15 @@ class StepDetector:
             self._kp = compile_params(self.params, self.sampling_rate_hz, clip_limit_m_s2)
             #: samples of look-back kept between calls (raw acc and gyr)
             self.ring_rows = self._kp.ring_mask + 1
-            self._ws = foot_workspace(pack_params(self._kp), self.ring_rows, _OUT_CAP)
-            self._fixed = workspace_fixed_words(self.ring_rows)
+            layout, packed = FOOT_LAYOUT, pack_params(self._kp)
             self._min_period_n = self._kp.min_swing_n
         else:
             self._akp = compile_acc_params(self.acc_params, self.sampling_rate_hz, clip_limit_m_s2)
             self.ring_rows = self._akp.ring_mask + 1
-            self._ws = acc_workspace(pack_acc_params(self._akp), self.ring_rows, _OUT_CAP)
-            self._fixed = acc_workspace_fixed_words(self.ring_rows)
+            layout, packed = ACC_LAYOUT, pack_acc_params(self._akp)
             self._min_period_n = self._akp.min_stride_n
+        self._ws = new_workspace(layout, packed, self.ring_rows, _OUT_CAP)
+        self._fixed = layout.fixed_words(self.ring_rows)
         self._out = out_view(self._ws, self._fixed)
 
     @property

@@ -87,16 +87,15 @@ import numpy as np
 from numba import njit
 
 from sensor_service.kernels._params import G0_M_S2, KernelParams
-from sensor_service.kernels._workspace import new_workspace, split_out
+from sensor_service.kernels._workspace import WorkspaceLayout, split_out
 
 __all__ = [
+    "FOOT_LAYOUT",
     "dropped_steps",
     "flush_block",
-    "foot_workspace",
     "process_block",
     "reset_on_gap",
     "samples_seen",
-    "workspace_fixed_words",
 ]
 
 # --- int state (st_i)
@@ -132,16 +131,7 @@ _CONTACT = 3
 # --- workspace (``_workspace``): [st_i | st_f | params | ring of raw acc | ring of raw gyr | out]
 N_PARAMS = len(KernelParams._fields)
 _RING0 = FEED_STATE_F + N_PARAMS  # float word where the rings start
-
-
-def workspace_fixed_words(ring_rows: int) -> int:
-    """Words of the workspace before its out rows."""
-    return FEED_STATE_I + _RING0 + 6 * ring_rows
-
-
-def foot_workspace(params: np.ndarray, ring_rows: int, rows: int) -> np.ndarray:
-    """A fresh workspace for the foot kernel (``params``: packed :class:`KernelParams`)."""
-    return new_workspace(FEED_STATE_I, FEED_STATE_F, params, 6 * ring_rows, rows)
+FOOT_LAYOUT = WorkspaceLayout(FEED_STATE_I, FEED_STATE_F, N_PARAMS, 6)
 
 
 @njit(cache=True)
@@ -615,7 +605,7 @@ def _carve(
 @njit(cache=True)
 def process_block(acc: np.ndarray, gyr: np.ndarray, ws: np.ndarray) -> int:
     """Run the detector over ``acc``/``gyr`` (n, 3); write completed steps to the out rows of
-    the workspace ``ws`` (:func:`foot_workspace`); returns their count.
+    the workspace ``ws`` (:data:`FOOT_LAYOUT`); returns their count.
 
     The first block a detector sees is read in place (no look-back before it exists); any later
     block is copied into the rings of raw samples in chunks of half a ring (the look-back the

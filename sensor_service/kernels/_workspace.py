@@ -13,23 +13,46 @@ larger workspace (:func:`with_out_rows`): grown, never shrunk, the state copied 
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
 from sensor_service.kernels._steps import N_OUT_COLS
 
-__all__ = ["new_workspace", "out_rows", "out_view", "split_out", "with_out_rows"]
+__all__ = [
+    "WorkspaceLayout",
+    "new_workspace",
+    "out_rows",
+    "out_view",
+    "split_out",
+    "with_out_rows",
+]
+
+
+class WorkspaceLayout(NamedTuple):
+    """The sizes of a kernel's workspace parts (words; the ring per row of look-back)."""
+
+    n_state_i: int
+    n_state_f: int
+    n_params: int
+    ring_cols: int
+
+    def fixed_words(self, ring_rows: int) -> int:
+        """Words before the out rows."""
+        return self.n_state_i + self.n_state_f + self.n_params + self.ring_cols * ring_rows
 
 
 def new_workspace(
-    n_state_i: int, n_state_f: int, params: NDArray[np.float64], ring_floats: int, rows: int
+    layout: WorkspaceLayout, params: NDArray[np.float64], ring_rows: int, rows: int
 ) -> NDArray[np.int64]:
     """A zeroed workspace with ``params`` in place and room for ``rows`` out rows."""
-    fixed = n_state_i + n_state_f + params.size + ring_floats
-    ws = np.zeros(fixed + rows * N_OUT_COLS, dtype=np.int64)
-    f = ws[n_state_i:].view(np.float64)
-    f[n_state_f : n_state_f + params.size] = params
+    if params.size != layout.n_params:
+        raise ValueError(f"{params.size} packed parameters, the layout has {layout.n_params}")
+    ws = np.zeros(layout.fixed_words(ring_rows) + rows * N_OUT_COLS, dtype=np.int64)
+    f = ws[layout.n_state_i :].view(np.float64)
+    f[layout.n_state_f : layout.n_state_f + params.size] = params
     return ws
 
 
