@@ -44,11 +44,11 @@ def backend_kwargs(name: str) -> dict[str, Any]:
     Raises:
         ConfigError: for an unknown name or an empty bumble transport.
     """
-    from sensor_service.ble.bumble_backend import BumbleBackend  # bumble loads in ~0.5 s
-
     choice = name.strip()
     if choice == "system":
         return {}
+    from sensor_service.ble.bumble_backend import BumbleBackend  # bumble loads in ~0.5 s
+
     if choice == "virtual":
         return {"backend": BumbleBackend}
     if choice.startswith(_BUMBLE_PREFIX):

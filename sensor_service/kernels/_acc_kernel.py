@@ -72,8 +72,8 @@ mounting estimate is needed.
   samples between IC and TO flag the step; a gap (or a non-finite sample) drops any contact in
   progress and never bridges a step.
 
-All windows are in samples and the only memory is caller-owned state and ring arrays, so any
-chunking of the stream gives the same steps as one call.
+All windows are in samples and the only memory is the caller-owned workspace (state and ring),
+so any chunking of the stream gives the same steps as one call.
 """
 
 from __future__ import annotations
@@ -494,12 +494,12 @@ def acc_gap(ws: np.ndarray, n_missing: int) -> int:
     written (0 or 1)."""
     st_i, st_f, kp, ring, out = _carve(ws)
     n_out = _release(ring, st_i, st_f, out, 0, kp)
-    acc_reset_on_gap(st_i, st_f, n_missing)
+    acc_reset_on_gap(st_i, n_missing)
     return n_out
 
 
 @njit(cache=True)
-def acc_reset_on_gap(st_i: np.ndarray, st_f: np.ndarray, n_missing: int) -> None:
+def acc_reset_on_gap(st_i: np.ndarray, n_missing: int) -> None:
     """``n_missing`` samples lost: drop the contact in progress (counted), search afresh."""
     if st_i[_PEND] or st_i[_STATE] == 1:
         st_i[_DROPPED] += 1
@@ -603,7 +603,7 @@ def acc_process_block(acc: np.ndarray, ws: np.ndarray) -> int:
             st_i[_N], st_i[_RAW_RUN], st_i[_HAVE_AXIS] = n, raw_run, ha
             st_f[_AXIS], st_f[_AXIS + 1], st_f[_AXIS + 2] = ux, uy, uz
             n_out += _release(ring, st_i, st_f, out, n_out, kp)
-            acc_reset_on_gap(st_i, st_f, 1)
+            acc_reset_on_gap(st_i, 1)
             n, raw_run, seg_k = st_i[_N], 0, st_i[_SEG_K]
             ev, elig = _next_event(st_i, kp)
             continue

@@ -26,7 +26,7 @@ from sensor_service.kernels._event_kernel import (
 )
 from sensor_service.kernels._params import EventParams, compile_params, pack_params
 from sensor_service.kernels._steps import STEP_DTYPE, rows_to_steps
-from sensor_service.kernels._workspace import new_workspace, out_view, with_out_rows
+from sensor_service.kernels._workspace import new_workspace, out_rows, out_view, with_out_rows
 
 __all__ = ["PLACEMENTS", "StepDetector", "detect_steps"]
 
@@ -109,7 +109,7 @@ class StepDetector:
             self._min_period_n = self._akp.min_stride_n
         self._ws = new_workspace(layout, packed, self.ring_rows, _OUT_CAP)
         self._fixed = layout.fixed_words(self.ring_rows)
-        self._out = out_view(self._ws, self._fixed)
+        self._rows = out_rows(self._ws, self._fixed)  # out rows the workspace holds
 
     @property
     def samples_seen(self) -> int:
@@ -134,9 +134,9 @@ class StepDetector:
         acc = _as_kernel_input(acc_m_s2, "acc_m_s2")
         n = acc.shape[0]
         cap = n // self._min_period_n + 2
-        if cap > self._out.shape[0]:
+        if cap > self._rows:
             self._ws = with_out_rows(self._ws, self._fixed, cap)
-            self._out = out_view(self._ws, self._fixed)
+            self._rows = out_rows(self._ws, self._fixed)
         if self.method == "acc":
             n_out = acc_process_block(acc, self._ws)
         else:
@@ -150,7 +150,7 @@ class StepDetector:
             n_out = process_block(acc, gyr, self._ws)
         if n_out == 0:
             return _empty_steps()
-        return rows_to_steps(self._out[:n_out])
+        return self._steps(n_out)
 
     def gap(self, n_missing: int) -> NDArray[np.void]:
         """``n_missing`` samples were lost: advance the index; never bridge the gap with a step.
@@ -166,13 +166,19 @@ class StepDetector:
                 n_out = acc_gap(self._ws, int(n_missing))
             else:
                 reset_on_gap(self._ws, int(n_missing))
-        return rows_to_steps(self._out[:n_out]) if n_out else _empty_steps()
+        return self._steps(n_out) if n_out else _empty_steps()
 
     def flush(self) -> NDArray[np.void]:
         """End of stream: the last contact when its toe-off was seen (see ``flush_block`` and
         ``acc_flush``); a contact without a toe-off is standing still: no step."""
         n_out = acc_flush(self._ws) if self.method == "acc" else flush_block(self._ws)
-        return rows_to_steps(self._out[:n_out]) if n_out else _empty_steps()
+        return self._steps(n_out) if n_out else _empty_steps()
+
+    def _steps(self, n_out: int) -> NDArray[np.void]:
+        """The first ``n_out`` out rows of the workspace as step records. The view is made here,
+        not kept: a copied or unpickled detector has its own workspace, and a kept view would
+        still point into the original's."""
+        return rows_to_steps(out_view(self._ws, self._fixed)[:n_out])
 
 
 def detect_steps(

@@ -47,12 +47,12 @@ def test_footpod_errors_are_one_line_without_traceback(capsys: pytest.CaptureFix
 
 
 def test_building_the_parser_leaves_the_ble_stack_and_kernels_unloaded() -> None:
-    """`footpod --help` and `footpod analyze` start without loading bumble, bleak or the
+    """`footpod --help` starts without loading bumble, bleak, numba, the kernels or the
     pipeline (half a second or more each): the commands import them when they run."""
     code = (
         "import sys; from sensor_service.cli import build_parser; build_parser(); "
-        "print(sorted(m for m in ('bumble', 'bleak', 'sensor_service.pipeline', "
-        "'sensor_service.demo') if m in sys.modules))"
+        "print(sorted(m for m in ('bumble', 'bleak', 'numba', 'sensor_service.pipeline', "
+        "'sensor_service.demo', 'sensor_service.kernels') if m in sys.modules))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True

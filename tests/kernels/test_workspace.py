@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
+
 import numpy as np
 import pytest
 from kernel_eval import sim_run
@@ -52,15 +55,34 @@ def test_a_block_after_packets_grows_the_workspace_and_keeps_the_stream(placemen
     one = StepDetector(sampling_rate_hz=400.0, placement=placement, has_gyro=has_gyro)
     ref = np.concatenate([one.feed(acc, g), one.flush()])
     det = StepDetector(sampling_rate_hz=400.0, placement=placement, has_gyro=has_gyro)
-    rows_before = det._out.shape[0]
+    rows_before = det._rows
     parts = [det.feed(acc[i : i + 20], None if g is None else g[i : i + 20]) for i in (0, 20)]
     parts.append(det.feed(acc[40:], None if g is None else g[40:]))
     parts.append(det.flush())
     got = np.concatenate(parts)
-    assert det._out.shape[0] > rows_before
+    assert det._rows > rows_before
     assert ref.size > 20
     np.testing.assert_array_equal(got["ic_idx"], ref["ic_idx"])
     np.testing.assert_array_equal(got["gct_ms"], ref["gct_ms"])
+
+
+@pytest.mark.parametrize("placement", ["foot", "ankle"])
+@pytest.mark.parametrize("how", ["deepcopy", "pickle"])
+def test_a_copied_detector_goes_on_like_the_original(placement: str, how: str) -> None:
+    """A detector copied in mid-stream (deepcopy, or pickled, e.g. to another process) gives
+    the steps the original gives: nothing of it points into the original's workspace."""
+    acc, gyr, _ = sim_run("rearfoot", sampling_rate_hz=400.0, duration_s=20.0)
+    has_gyro = placement == "foot"
+    g = gyr if has_gyro else None
+    det = StepDetector(sampling_rate_hz=400.0, placement=placement, has_gyro=has_gyro)
+    det.feed(acc[:3000], None if g is None else g[:3000])
+    twin = copy.deepcopy(det) if how == "deepcopy" else pickle.loads(pickle.dumps(det))
+    rest_a, rest_g = acc[3000:], None if g is None else g[3000:]
+    want = np.concatenate([det.feed(rest_a, rest_g), det.flush()])
+    got = np.concatenate([twin.feed(rest_a, rest_g), twin.flush()])
+    assert want.size > 10
+    np.testing.assert_array_equal(got["ic_idx"], want["ic_idx"])
+    np.testing.assert_array_equal(got["gct_ms"], want["gct_ms"])
 
 
 def test_the_kernels_take_the_samples_and_one_workspace() -> None:
