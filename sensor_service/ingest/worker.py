@@ -349,6 +349,12 @@ class IngestWorker:
                     if stopper in done:
                         return
                     if client._disconnected.done():
+                        # What arrived before the connection went is stored, not dropped: it
+                        # cannot be acknowledged now, and a broker killed before its next
+                        # autosave will not send it again. If it does, the same points are
+                        # written again (their keys are unique): harmless.
+                        while inbox:
+                            await self._accept(client, inbox.popleft())
                         raise aiomqtt.MqttError("connection to the broker lost")
                 while inbox:
                     await self._accept(client, inbox.popleft())
