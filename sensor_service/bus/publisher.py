@@ -40,6 +40,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from sensor_service.bus.connection_lost import connection_lost
 from sensor_service.bus.mqtt_url import parse_mqtt_url
 from sensor_service.bus.spool import AsyncSpool, Spool, default_state_dir
 from sensor_service.contracts import validate_id
@@ -375,7 +376,7 @@ class MqttPublisher:
                 await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
                 if not fut.done():
                     self.counters.retried += len(inflight)
-                    raise aiomqtt.MqttError("connection lost while waiting for PUBACK")
+                    raise connection_lost(disconnected, "connection lost while waiting for PUBACK")
                 code = fut.result()
                 if code == _NO_MATCHING_SUBSCRIBERS and not retain:
                     self.counters.retried += len(inflight)

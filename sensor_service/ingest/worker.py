@@ -47,6 +47,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from sensor_service.bus.connection_lost import connection_lost
 from sensor_service.bus.mqtt_url import parse_mqtt_url
 from sensor_service.bus.spool import AsyncSpool, Spool, default_state_dir
 from sensor_service.contracts import (
@@ -355,7 +356,7 @@ class IngestWorker:
                         # written again (their keys are unique): harmless.
                         while inbox:
                             await self._accept(client, inbox.popleft())
-                        raise aiomqtt.MqttError("connection to the broker lost")
+                        raise connection_lost(client._disconnected, "connection to the broker lost")
                 while inbox:
                     await self._accept(client, inbox.popleft())
                     if self._have_data.is_set():
