@@ -569,6 +569,22 @@ def _event(
     return n_out
 
 
+@njit(cache=True, inline="always")
+def _store_locals(
+    st_i: np.ndarray,
+    st_f: np.ndarray,
+    n: int,
+    raw_run: int,
+    ha: int,
+    ux: float,
+    uy: float,
+    uz: float,
+) -> None:
+    """Write the per-sample loop's local state back (before the machine reads it)."""
+    st_i[_N], st_i[_RAW_RUN], st_i[_HAVE_AXIS] = n, raw_run, ha
+    st_f[_AXIS], st_f[_AXIS + 1], st_f[_AXIS + 2] = ux, uy, uz
+
+
 @njit(cache=True)
 def acc_process_block(acc: np.ndarray, ws: np.ndarray) -> int:
     """Run the acc-only detector over ``acc`` (n, 3) m/s²; write completed steps to the out
@@ -600,8 +616,7 @@ def acc_process_block(acc: np.ndarray, ws: np.ndarray) -> int:
     for i in range(acc.shape[0]):
         rx, ry, rz = acc[i, 0], acc[i, 1], acc[i, 2]
         if not math.isfinite(rx * rx + ry * ry + rz * rz):
-            st_i[_N], st_i[_RAW_RUN], st_i[_HAVE_AXIS] = n, raw_run, ha
-            st_f[_AXIS], st_f[_AXIS + 1], st_f[_AXIS + 2] = ux, uy, uz
+            _store_locals(st_i, st_f, n, raw_run, ha, ux, uy, uz)
             n_out += _release(ring, st_i, st_f, out, n_out, kp)
             acc_reset_on_gap(st_i, 1)
             n, raw_run, seg_k = st_i[_N], 0, st_i[_SEG_K]
@@ -659,12 +674,10 @@ def acc_process_block(acc: np.ndarray, ws: np.ndarray) -> int:
         else:
             ring[slot, _R_UP] = math.sqrt(ax * ax + ay * ay + az * az)
         if k >= ev or (j2 >= thr2 and k >= elig):
-            st_i[_N], st_i[_RAW_RUN], st_i[_HAVE_AXIS] = n, raw_run, ha
-            st_f[_AXIS], st_f[_AXIS + 1], st_f[_AXIS + 2] = ux, uy, uz
+            _store_locals(st_i, st_f, n, raw_run, ha, ux, uy, uz)
             n_out = _event(ring, st_i, st_f, k, math.sqrt(j2), out, n_out, kp)
             ev, elig = _next_event(st_i, kp)
-    st_i[_N], st_i[_RAW_RUN], st_i[_HAVE_AXIS] = n, raw_run, ha
-    st_f[_AXIS], st_f[_AXIS + 1], st_f[_AXIS + 2] = ux, uy, uz
+    _store_locals(st_i, st_f, n, raw_run, ha, ux, uy, uz)
     st_f[_RAW1], st_f[_RAW1 + 1], st_f[_RAW1 + 2] = p0, p1, p2
     st_f[_RAW2], st_f[_RAW2 + 1], st_f[_RAW2 + 2] = q0, q1, q2
     return n_out
