@@ -70,8 +70,11 @@ All windows are in samples, so results do not depend on how the stream is cut in
 kernel's only memory is the state arrays and the ring of raw samples the caller owns.
 
 Speed (``benchmarks/bench_kernel.py``): per sample the kernel only tests the pitch velocity
-against the swing threshold and the still-foot condition (squared norms, no square root), and
-skips through a swing with the threshold test alone (a swing sample cannot be still). Every
+against the swing threshold and the still-foot condition (squared norms, no square root). These
+tests run first, a chunk at a time, as SIMD loops into one flag byte per sample
+(``_classify``); the machine then passes a run of equal flags in which only its counters change
+in one step (a swing, a moving or a flat foot up to the next deadline: about seven runs a
+stride), scanning the flags eight at a time. Every
 other feature — |acc|, the landing jerk and its sums, the pitch integral, clipping — is computed
 from the raw samples only inside the windows that need it (the IC window, the TO search, the
 strike-angle integral), in the same order of operations wherever it is computed, so the
@@ -163,7 +166,6 @@ def unpack_params(p: np.ndarray) -> KernelParams:
         int(p[22]),
         int(p[23]),
         p[24],
-        int(p[25]),
     )
 
 
@@ -204,48 +206,73 @@ def _jerk_window(
 ) -> np.ndarray:
     """Landing jerk of samples ``lo … hi`` (index 0 is ``lo``): ``|ΔS_acc| + w·|ΔS_gyr|`` over
     ``L`` with ``ΔS = S[k] − 2·S[k−L] + S[k−2L]``, ``S[k] = x[k] + x[k−1] + … + x[k−L+1]``
-    (summed in that order), divided by ``L``; 0 for the first 3L − 1 samples of a segment."""
+    (summed in that order), divided by ``L``; 0 for the first 3L − 1 samples of a segment.
+
+    Channel by channel over contiguous rows of one scratch array (the raw window is copied out
+    of the ring into rows 0–5, the sums go to rows 6–11), so the sums and the jerk run as SIMD
+    loops; every value is computed with the same operations in the same order as a
+    sample-by-sample loop, so the result is identical.
+    """
     lag = kp.jerk_lag_n
-    jerk = np.zeros(hi - lo + 1)
     first = max(lo, seg + 3 * lag - 1)
     if first > hi:
-        return jerk
-    s_lo = first - 2 * lag  # the sums the first jerk needs start here (≥ seg + L − 1)
-    sums = np.empty((hi - s_lo + 1, 6))
-    for k in range(s_lo, hi + 1):
-        r = k & mask
-        s0, s1, s2 = src_a[r, 0], src_a[r, 1], src_a[r, 2]
-        s3, s4, s5 = src_g[r, 0], src_g[r, 1], src_g[r, 2]
+        return np.zeros(hi - lo + 1)
+    x0 = first - 3 * lag + 1  # the oldest raw sample the first jerk reads
+    cnt = hi - x0 + 1
+    w = np.empty((13, max(cnt, hi - lo + 1)))  # raw x 6 | sums x 6 | jerk from sample lo
+    # the raw window: rows x0 & mask … of the ring (at most two pieces), or of the recording
+    r0 = x0 & mask
+    head = cnt if mask == -1 else min(cnt, mask + 1 - r0)
+    _columns(src_a, src_g, r0, head, w, 0)
+    _columns(src_a, src_g, 0, cnt - head, w, head)
+    # w[6 + c, i] = S of raw sample i + lag − 1 (the first lag − 1 samples have none)
+    m = np.uint64(cnt - lag + 1)
+    top = np.uint64(lag - 1)
+    for c in range(6):
+        for i in range(m):
+            w[6 + c, i] = w[c, i + top]
         for j in range(1, lag):
-            rj = (k - j) & mask
-            s0 += src_a[rj, 0]
-            s1 += src_a[rj, 1]
-            s2 += src_a[rj, 2]
-            s3 += src_g[rj, 0]
-            s4 += src_g[rj, 1]
-            s5 += src_g[rj, 2]
-        i = k - s_lo
-        sums[i, 0] = s0
-        sums[i, 1] = s1
-        sums[i, 2] = s2
-        sums[i, 3] = s3
-        sums[i, 4] = s4
-        sums[i, 5] = s5
-    w = kp.impact_gyr_weight
-    for k in range(first, hi + 1):
-        i0 = k - s_lo
-        i1 = i0 - lag
-        i2 = i0 - 2 * lag
-        d0 = sums[i0, 0] - 2.0 * sums[i1, 0] + sums[i2, 0]
-        d1 = sums[i0, 1] - 2.0 * sums[i1, 1] + sums[i2, 1]
-        d2 = sums[i0, 2] - 2.0 * sums[i1, 2] + sums[i2, 2]
-        e0 = sums[i0, 3] - 2.0 * sums[i1, 3] + sums[i2, 3]
-        e1 = sums[i0, 4] - 2.0 * sums[i1, 4] + sums[i2, 4]
-        e2 = sums[i0, 5] - 2.0 * sums[i1, 5] + sums[i2, 5]
-        jerk[k - lo] = (
-            math.sqrt(d0 * d0 + d1 * d1 + d2 * d2) + w * math.sqrt(e0 * e0 + e1 * e1 + e2 * e2)
+            off = np.uint64(lag - 1 - j)
+            for i in range(m):
+                w[6 + c, i] += w[c, i + off]
+    # the jerk of sample first + t reads the sums at t, t + L and t + 2L
+    wt = kp.impact_gyr_weight
+    ul = np.uint64(lag)
+    jerk = w[12]
+    for i in range(first - lo):
+        jerk[i] = 0.0  # no jerk before 3L samples of the segment
+    at = np.uint64(first - lo)
+    for t in range(np.uint64(hi - first + 1)):
+        i1 = t + ul
+        i0 = i1 + ul
+        d0 = w[6, i0] - 2.0 * w[6, i1] + w[6, t]
+        d1 = w[7, i0] - 2.0 * w[7, i1] + w[7, t]
+        d2 = w[8, i0] - 2.0 * w[8, i1] + w[8, t]
+        e0 = w[9, i0] - 2.0 * w[9, i1] + w[9, t]
+        e1 = w[10, i0] - 2.0 * w[10, i1] + w[10, t]
+        e2 = w[11, i0] - 2.0 * w[11, i1] + w[11, t]
+        jerk[at + t] = (
+            math.sqrt(d0 * d0 + d1 * d1 + d2 * d2) + wt * math.sqrt(e0 * e0 + e1 * e1 + e2 * e2)
         ) / lag
-    return jerk
+    return jerk[: hi - lo + 1]
+
+
+@njit(cache=True, inline="always")
+def _columns(
+    src_a: np.ndarray, src_g: np.ndarray, r0: int, cnt: int, w: np.ndarray, at: int
+) -> None:
+    """Rows ``r0 … r0 + cnt − 1`` of ``src_a`` / ``src_g`` into ``w[0:6, at …]``, by channel."""
+    ur = np.uint64(r0)  # unsigned indices: no negative-index wrap test, so the loop vectorises
+    ua = np.uint64(at)
+    for i in range(np.uint64(cnt)):
+        r = ur + i
+        t = ua + i
+        w[0, t] = src_a[r, 0]
+        w[1, t] = src_a[r, 1]
+        w[2, t] = src_a[r, 2]
+        w[3, t] = src_g[r, 0]
+        w[4, t] = src_g[r, 1]
+        w[5, t] = src_g[r, 2]
 
 
 @njit(cache=True)
@@ -457,28 +484,118 @@ def reset_on_gap(st_i: np.ndarray, n_missing: int) -> None:
     st_i[_SEG] = st_i[_N]
 
 
+# --- per-sample flags (``_classify``): all a sample's own values are finite, its pitch velocity
+# is below −swing_gyr, the foot is still (|gyr| small, |acc| ≈ 1 g)
+_FIN = 1
+_BELOW = 2
+_STILL = 4
+_BLOCK = 1024  # samples per SIMD pass of _classify
+_CHUNK = 4096  # samples classified ahead of the machine
+
+
+@njit(cache=True)
+def _sq_norms(x: np.ndarray, lo: int, cnt: int, out: np.ndarray) -> None:
+    """``out[i]`` = |row lo + i|² (summed x² + y² + z², in that order)."""
+    base = np.uint64(lo)  # unsigned index: no negative-index wrap test, so the loop vectorises
+    for i in range(cnt):
+        k = base + np.uint64(i)
+        x0, x1, x2 = x[k, 0], x[k, 1], x[k, 2]
+        out[i] = x0 * x0 + x1 * x1 + x2 * x2
+
+
+@njit(cache=True)
+def _sq_norms_y(x: np.ndarray, lo: int, cnt: int, out: np.ndarray, y: np.ndarray) -> None:
+    """:func:`_sq_norms`, and ``y[i]`` = the y value of row lo + i."""
+    base = np.uint64(lo)
+    for i in range(cnt):
+        k = base + np.uint64(i)
+        x0, x1, x2 = x[k, 0], x[k, 1], x[k, 2]
+        out[i] = x0 * x0 + x1 * x1 + x2 * x2
+        y[i] = x1
+
+
+@njit(cache=True)
+def _flags(
+    a2: np.ndarray, w2: np.ndarray, gy: np.ndarray, cnt: int, kp: KernelParams, codes: np.ndarray
+) -> None:
+    """``codes[i]`` from the squared norms and the pitch velocity of sample i."""
+    thr = -kp.swing_gyr_deg_s
+    g2, lo2, hi2 = kp.still_gyr2, kp.still_acc_lo2, kp.still_acc_hi2
+    for i in range(np.uint64(cnt)):
+        a = a2[i]
+        w = w2[i]
+        fin = np.int32(a + w < np.inf)  # NaN or inf in any of the six values: not finite
+        below = np.int32(gy[i] < thr)
+        still = np.int32(w < g2) & np.int32(lo2 < a) & np.int32(a < hi2)
+        codes[i] = np.uint8(fin + 2 * below + 4 * still)
+
+
+@njit(cache=True)
+def _classify(
+    acc: np.ndarray,
+    gyr: np.ndarray,
+    first: int,
+    count: int,
+    kp: KernelParams,
+    codes: np.ndarray,
+    scratch: np.ndarray,
+) -> None:
+    """``codes[i]``: the flags of block row ``first + i`` (``_FIN | _BELOW | _STILL``), for
+    ``i < count``: the whole per-sample test of the machine, as SIMD loops over blocks (the
+    fused loop over the interleaved rows does not vectorise). ``scratch``: (3, ≥ block) floats.
+    The same operations as a sample-by-sample test, so the same flags."""
+    a2, w2, gy = scratch[0], scratch[1], scratch[2]
+    width = scratch.shape[1]
+    for lo in range(0, count, width):
+        cnt = min(width, count - lo)
+        _sq_norms(acc, first + lo, cnt, a2)
+        _sq_norms_y(gyr, first + lo, cnt, w2, gy)
+        _flags(a2, w2, gy, cnt, kp, codes[lo:])
+
+
+@njit(cache=True, inline="always")
+def _same_until(codes: np.ndarray, words: np.ndarray, i: int, hi: int, c: int) -> int:
+    """The first index in ``i … hi − 1`` whose code differs from ``c`` (``hi``: none); eight
+    codes at a time through ``words`` (the same bytes as uint64)."""
+    while i < hi and i & 7:
+        if codes[i] != c:
+            return i
+        i += 1
+    pattern = np.uint64(c) * np.uint64(0x0101010101010101)
+    while i + 8 <= hi and words[i >> 3] == pattern:
+        i += 8
+    while i < hi and codes[i] == c:
+        i += 1
+    return i
+
+
 @njit(cache=True)
 def _run_machine(
     src_a: np.ndarray,
     src_g: np.ndarray,
     mask: int,
     count: int,
+    codes: np.ndarray,
+    words: np.ndarray,
     st_i: np.ndarray,
     st_f: np.ndarray,
     out: np.ndarray,
     n_out: int,
     kp: KernelParams,
 ) -> int:
-    """Process the next ``count`` samples (global indices from ``st_i[_N]``), read from row
-    ``k & mask`` of ``src_a`` / ``src_g``; returns the number of rows in ``out``.
+    """Process the next ``count`` samples (global indices from ``st_i[_N]``, flags in
+    ``codes[0 …]``, also seen as uint64 ``words``), read from row ``k & mask`` of ``src_a`` /
+    ``src_g`` inside the windows; returns the number of rows in ``out``.
 
-    The per-sample state lives in local variables (written back to ``st_i`` before a helper
-    that reads it, and at the end): a loop-carried value in memory costs a store-to-load
-    round trip per sample.
+    A run of samples with the same flags in which only the counters change is passed in one
+    step (a swing; a flat or a moving foot between the events of a stride, up to the next
+    deadline). The per-sample state lives in local variables (written back to ``st_i`` before
+    a helper that reads it, and at the end): a loop-carried value in memory costs a
+    store-to-load round trip per sample.
     """
     m = kp.min_swing_n
-    thr = -kp.swing_gyr_deg_s
     n = st_i[_N]
+    n0 = n
     end = n + count
     state = st_i[_STATE]
     run = st_i[_RUN]
@@ -487,48 +604,51 @@ def _run_machine(
     have_ref = st_i[_HAVE_REF]
     ref_n = st_i[_REF_N]
     while n < end:
-        if state == _SWING and kp.swing_skip:
-            # Through the swing on the threshold test alone: a swing sample is never still
-            # (|gyr| ≥ |pitch velocity| > swing_gyr ≥ still_gyr), so the still run stays 0,
-            # the swing run only grows past m and nothing else happens until the swing ends.
-            k = n
-            while k < end:
-                r = k & mask
-                gy = src_g[r, 1]
-                if not gy < thr:
-                    break
-                ax, ay, az = src_a[r, 0], src_a[r, 1], src_a[r, 2]
-                gx, gz = src_g[r, 0], src_g[r, 2]
-                # the same finiteness test as below: the sample is then processed there
-                if not math.isfinite((ax * ax + ay * ay + az * az) + (gx * gx + gy * gy + gz * gz)):
-                    break
-                k += 1
+        c = codes[n - n0]
+        if state == _SWING and c == _FIN | _BELOW:
+            # Through the swing: the swing run only grows past m (a swing sample is below the
+            # threshold, so not still) and nothing else happens until the swing ends.
+            k = _same_until(codes, words, n - n0, end - n0, c) + n0
+            run = min(run + (k - n), 1 << 30)
+            still_run = 0
+            n = k
+            continue
+        if state != _SWING and run == 0 and (c == _FIN or c == _FIN | _STILL):
+            # No swing sample, none before it either (so no swing run ends here): the swing
+            # run stays 0, the still run grows or stays 0, until the next deadline.
+            lim = end
+            if state == _CONTACT:
+                lim = min(lim, st_i[_IC_I] + kp.max_gct_n + 1)
+            elif state == _IC_WAIT:
+                lim = min(lim, st_i[_DEADLINE])
+                if c == _FIN | _STILL:  # the sample where the foot is still long enough
+                    lim = min(lim, n + max(0, kp.still_n - 1 - still_run))
+            k = _same_until(codes, words, n - n0, lim - n0, c) + n0 if lim > n else n
             if k > n:
-                run = min(run + (k - n), 1 << 30)
-                still_run = 0
+                if c == _FIN:
+                    still_run = 0
+                else:
+                    still_run += k - n
+                    if still_run >= kp.still_n:
+                        have_ref = 1
+                        ref_n = k - 1
                 n = k
                 continue
-        r = n & mask
-        ax, ay, az = src_a[r, 0], src_a[r, 1], src_a[r, 2]
-        gx, gy, gz = src_g[r, 0], src_g[r, 1], src_g[r, 2]
-        a2 = ax * ax + ay * ay + az * az
-        w2 = gx * gx + gy * gy + gz * gz
-        if not math.isfinite(a2 + w2):  # a NaN / inf sample is a lost sample
+        if not c & _FIN:  # a NaN / inf sample is a lost sample
             st_i[_N] = n
             st_i[_STATE] = state
-            reset_on_gap(st_i, 1)
+            reset_on_gap(st_i, 1)  # (the sample counts as seen: n + 1 next)
             n = st_i[_N]
             state = st_i[_STATE]
             run = st_i[_RUN]
             still_run = st_i[_STILL_RUN]
             have_ref = st_i[_HAVE_REF]
             continue
-        below = gy < thr
+        below = c & _BELOW != 0
         prev_run = run
         # branch-free counters (the conditions flip within a stride: branches would mispredict)
         run = (min(run, 1 << 30) + 1) * int(below and n >= allowed_from)
-        still = (w2 < kp.still_gyr2) & (kp.still_acc_lo2 < a2) & (a2 < kp.still_acc_hi2)
-        still_run = (still_run + 1) * int(still)
+        still_run = (still_run + 1) * int(c & _STILL != 0)
         still_ok = still_run >= kp.still_n
         if still_ok:
             have_ref = 1
@@ -607,27 +727,36 @@ def process_block(acc: np.ndarray, gyr: np.ndarray, ws: np.ndarray) -> int:
     """Run the detector over ``acc``/``gyr`` (n, 3); write completed steps to the out rows of
     the workspace ``ws`` (:data:`FOOT_LAYOUT`); returns their count.
 
-    The first block a detector sees is read in place (no look-back before it exists); any later
-    block is copied into the rings of raw samples in chunks of half a ring (the look-back the
-    kernel needs is at most the other half) and read from there. Either way the same samples
-    give the same steps. The rings end up holding the newest samples.
+    The block is classified (``_classify``) a chunk ahead of the machine. The first block a
+    detector sees is read in place (no look-back before it exists); any later block is copied
+    into the rings of raw samples in chunks of at most half a ring (the look-back the kernel
+    needs is at most the other half) and read from there. Either way the same samples give the
+    same steps. The rings end up holding the newest samples.
     """
     st_i, st_f, kp, ring_a, ring_g, out = _carve(ws)
     mask = kp.ring_mask
     size = mask + 1
     total = acc.shape[0]
+    codes = np.empty((min(total, _CHUNK) + 7) & ~7, np.uint8)  # a whole number of words
+    words = codes.view(np.uint64)
+    scratch = np.empty((3, min(total, _BLOCK)))
     n_out = 0
+    done = 0
     if st_i[_N] == 0:
-        n_out = _run_machine(acc, gyr, -1, total, st_i, st_f, out, n_out, kp)
+        while done < total:
+            todo = min(_CHUNK, total - done)
+            _classify(acc, gyr, done, todo, kp, codes, scratch)
+            n_out = _run_machine(acc, gyr, -1, todo, codes, words, st_i, st_f, out, n_out, kp)
+            done += todo
         keep = min(total, size)  # the newest samples, for the look-back of the next block
         _to_ring(acc, gyr, total - keep, keep, total - keep, ring_a, ring_g, mask)
         return n_out
-    chunk = size >> 1
-    done = 0
+    chunk = min(size >> 1, _CHUNK)
     while done < total:
         todo = min(chunk, total - done)
         _to_ring(acc, gyr, done, todo, st_i[_N], ring_a, ring_g, mask)
-        n_out = _run_machine(ring_a, ring_g, mask, todo, st_i, st_f, out, n_out, kp)
+        _classify(acc, gyr, done, todo, kp, codes, scratch)
+        n_out = _run_machine(ring_a, ring_g, mask, todo, codes, words, st_i, st_f, out, n_out, kp)
         done += todo
     return n_out
 

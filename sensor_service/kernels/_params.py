@@ -134,9 +134,6 @@ class KernelParams(NamedTuple):
     to_fit_n: int
     onset_extrapolate: int
     max_heel_drop_deg: float
-    #: 1: a swing sample (pitch velocity below −swing_gyr) can never be still (still_gyr ≤
-    #: swing_gyr), so the kernel may skip through a swing without the still test.
-    swing_skip: int
 
 
 def _n(ms: float, fs: float) -> int:
@@ -204,7 +201,6 @@ def compile_params(
         to_fit_n=max(1, min(_n(params.to_fit_ms, fs), max(2, _n(params.min_swing_ms, fs)) - 1)),
         onset_extrapolate=int(params.onset_extrapolate != 0.0),
         max_heel_drop_deg=float(params.max_heel_drop_deg),
-        swing_skip=int(params.still_gyr_deg_s <= params.swing_gyr_deg_s),
     )
     if kp.ring_mask + 1 > 1 << 22:
         raise ConfigError("EventParams windows are too long for the sampling rate (ring > 4M)")
