@@ -61,7 +61,7 @@ def _read_bound_s(
         for a, o in zip(arrays, outs, strict=True):
             np.copyto(o, a)
 
-    return best_s(copy, repeat) / 2.0
+    return best_s(copy, repeat, warm=False) / 2.0
 
 
 def _cpu_name() -> str:
@@ -91,7 +91,7 @@ def _section(
     arrays = [acc] if gyr is None else [acc, gyr]
     batch(acc, gyr)  # compile / load cache
     t_numba = best_s(lambda: batch(acc, gyr))
-    t_ref = best_s(reference, repeat=2)
+    t_ref = best_s(reference, repeat=2, warm=False)
     bound = _read_bound_s(arrays, repeat=20)
     print(f"\n== {label}: {n} samples at {FS:g} Hz, {sum(a.nbytes for a in arrays) / 1e6:.1f} MB")
     print(f"batch numba        : {n / t_numba / 1e6:8.2f} M samples/s")
@@ -107,10 +107,10 @@ def _section(
     nb = big_acc.shape[0]
     # Alternated, so that both see the same memory system: on a shared VM the bandwidth a copy
     # gets varied by 2.5x between runs a minute apart.
-    outs = [np.empty_like(a) for a in big]
+    outs = [a.copy() for a in big]  # written once: the timed copies pay no page faults
     t_big = bound_big = float("inf")
     for _ in range(5):
-        t_big = min(t_big, best_s(lambda: batch(big_acc, big_gyr), repeat=1))
+        t_big = min(t_big, best_s(lambda: batch(big_acc, big_gyr), repeat=1, warm=False))
         bound_big = min(bound_big, _read_bound_s(big, repeat=1, outs=outs))
     print(
         f"DRAM read bound    : {nb / bound_big / 1e6:8.1f} M samples/s over "

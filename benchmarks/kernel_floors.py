@@ -10,9 +10,12 @@ timed alone in its fastest form found here:
 * **foot: the landing jerk of one IC window.** Every stride searches the window from just
   before the swing end to the still foot or ``ic_after_swing_end_max_ms`` for its largest
   change (the threshold is relative to it), so every sample of it gets the jerk: the kernel's
-  own ``_jerk_window`` (channel-by-channel SIMD loops), over a window of the maximum length.
-* **acc only: the mean "up" recurrence.** ``u += w·(a − u)`` per axis and sample: a chain of
-  dependent subtract, multiply, add, whose latency no SIMD width shortens.
+  own ``_jerk_window`` (channel-by-channel SIMD loops), over a window of the maximum length
+  (real windows end earlier when the foot gets still: this part is somewhat high).
+* **acc only: the mean "up" recurrence.** ``u += w·(a − u)`` per axis and sample, as the
+  kernel and the reference compute it: a chain of dependent subtract, multiply, add per sample.
+  (Another form of the recurrence, or one evaluated in blocks, would be faster and round
+  differently: a change of the method's arithmetic.)
 """
 
 from __future__ import annotations
@@ -51,9 +54,11 @@ def up_recurrence(acc: np.ndarray, w: float, out: np.ndarray) -> None:
         out[i] = ux + uy + uz
 
 
-def best_s(fn: Callable[[], object], repeat: int = 20) -> float:
-    """The fastest of ``repeat`` calls of ``fn`` (after one more that compiles and warms)."""
-    fn()
+def best_s(fn: Callable[[], object], repeat: int = 20, warm: bool = True) -> float:
+    """The fastest of ``repeat`` calls of ``fn`` (with ``warm``, after one more untimed call
+    that compiles and warms the caches)."""
+    if warm:
+        fn()
     best = float("inf")
     for _ in range(repeat):
         t0 = time.perf_counter()

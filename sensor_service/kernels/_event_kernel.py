@@ -73,8 +73,8 @@ Speed (``benchmarks/bench_kernel.py``): per sample the kernel only tests the pit
 against the swing threshold and the still-foot condition (squared norms, no square root). These
 tests run first, a chunk at a time, as SIMD loops into one flag byte per sample
 (``_classify``); the machine then passes a run of equal flags in which only its counters change
-in one step (a swing, a moving or a flat foot up to the next deadline: about seven runs a
-stride), scanning the flags eight at a time. Every
+in one step (a swing, a moving or a flat foot up to the next deadline: about 6.5 runs a
+stride on the simulator), scanning the flags eight at a time. Every
 other feature — |acc|, the landing jerk and its sums, the pitch integral, clipping — is computed
 from the raw samples only inside the windows that need it (the IC window, the TO search, the
 strike-angle integral), in the same order of operations wherever it is computed, so the
