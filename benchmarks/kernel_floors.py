@@ -27,7 +27,7 @@ import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
-from sensor_service.kernels._event_kernel import _classify, _jerk_window
+from sensor_service.kernels._event_kernel import _BLOCK, _classify, _jerk_window
 from sensor_service.kernels._params import KernelParams
 
 
@@ -73,7 +73,7 @@ def foot_floor_ns(
     """(ns a sample to classify every sample, ns a sample for the IC windows of ``n_steps``)."""
     n = acc.shape[0]
     flags = np.empty(n, np.uint8)
-    scratch = np.empty((3, 1024))
+    scratch = np.empty((3, _BLOCK))
     t_classify = best_s(lambda: _classify(acc, gyr, 0, n, kp, flags, scratch))
     windows = 1000
     t_win = best_s(lambda: ic_windows(acc, gyr, kp, windows))

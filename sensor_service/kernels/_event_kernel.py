@@ -623,7 +623,7 @@ def _run_machine(
                 lim = min(lim, st_i[_DEADLINE])
                 if c == _FIN | _STILL:  # the sample where the foot is still long enough
                     lim = min(lim, n + max(0, kp.still_n - 1 - still_run))
-            k = _same_until(codes, words, n - n0, lim - n0, c) + n0 if lim > n else n
+            k = _same_until(codes, words, n - n0, lim - n0, c) + n0  # n when lim ≤ n
             if k > n:
                 if c == _FIN:
                     still_run = 0
@@ -740,24 +740,24 @@ def process_block(acc: np.ndarray, gyr: np.ndarray, ws: np.ndarray) -> int:
     codes = np.empty((min(total, _CHUNK) + 7) & ~7, np.uint8)  # a whole number of words
     words = codes.view(np.uint64)
     scratch = np.empty((3, min(total, _BLOCK)))
+    in_place = st_i[_N] == 0
+    chunk = _CHUNK if in_place else min(size >> 1, _CHUNK)
     n_out = 0
     done = 0
-    if st_i[_N] == 0:
-        while done < total:
-            todo = min(_CHUNK, total - done)
-            _classify(acc, gyr, done, todo, kp, codes, scratch)
-            n_out = _run_machine(acc, gyr, -1, todo, codes, words, st_i, st_f, out, n_out, kp)
-            done += todo
-        keep = min(total, size)  # the newest samples, for the look-back of the next block
-        _to_ring(acc, gyr, total - keep, keep, total - keep, ring_a, ring_g, mask)
-        return n_out
-    chunk = min(size >> 1, _CHUNK)
     while done < total:
         todo = min(chunk, total - done)
-        _to_ring(acc, gyr, done, todo, st_i[_N], ring_a, ring_g, mask)
         _classify(acc, gyr, done, todo, kp, codes, scratch)
-        n_out = _run_machine(ring_a, ring_g, mask, todo, codes, words, st_i, st_f, out, n_out, kp)
+        if in_place:
+            n_out = _run_machine(acc, gyr, -1, todo, codes, words, st_i, st_f, out, n_out, kp)
+        else:
+            _to_ring(acc, gyr, done, todo, st_i[_N], ring_a, ring_g, mask)
+            n_out = _run_machine(
+                ring_a, ring_g, mask, todo, codes, words, st_i, st_f, out, n_out, kp
+            )
         done += todo
+    if in_place:
+        keep = min(total, size)  # the newest samples, for the look-back of the next block
+        _to_ring(acc, gyr, total - keep, keep, total - keep, ring_a, ring_g, mask)
     return n_out
 
 
